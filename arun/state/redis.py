@@ -1,0 +1,190 @@
+"""Redis :class:`~arun.state.base.StateStore`: state shared by many processes.
+
+Each balancing decision is one round trip: a Lua script run with EVALSHA
+(falling back to EVAL, which also reloads the server's script cache, on
+NOSCRIPT).  Keys are Dify's (DIFY_RUNTIME.md §7) behind an optional prefix.
+Every Redis failure surfaces as :class:`StateUnavailableError`; the client's
+pool reconnects on the next call once the server is back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError
+
+from arun.redact import redact
+from arun.state.base import (
+    LB_INDEX_TTL,
+    LB_INDEX_WRAP,
+    ConfigState,
+    StateUnavailableError,
+    lb_cooldown_key,
+    lb_index_key,
+)
+
+__all__ = ["RedisStateStore"]
+
+# KEYS[1] = index key, KEYS[2..n+1] = cooldown keys; ARGV = wrap, ttl.
+# Returns {chosen (0-based, -1 = none), hit_index, hit_pttl_ms, ...}.
+_PICK_LUA = """
+local n = #KEYS - 1
+local out = {-1}
+local hits = 0
+while true do
+  local idx = redis.call('INCR', KEYS[1])
+  if idx >= tonumber(ARGV[1]) then
+    idx = 1
+    redis.call('SET', KEYS[1], 1)
+  end
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  if idx > n then idx = idx % n end
+  local real = idx - 1
+  if real < 0 then real = n - 1 end
+  local ttl = redis.call('PTTL', KEYS[2 + real])
+  if ttl == -2 then
+    out[1] = real
+    return out
+  end
+  out[#out + 1] = real
+  out[#out + 1] = ttl
+  hits = hits + 1
+  if hits >= n then return out end
+end
+"""
+
+# KEYS[1] = cooldown key; ARGV = milliseconds, reason.  Never shortens a cooldown.
+_COOLDOWN_LUA = """
+local ms = tonumber(ARGV[1])
+local cur = redis.call('PTTL', KEYS[1])
+if cur == -1 or cur >= ms then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ms)
+return 1
+"""
+
+
+class _Script:
+    __slots__ = ("src", "sha")
+
+    def __init__(self, src: str) -> None:
+        self.src = src
+        self.sha = hashlib.sha1(src.encode()).hexdigest()
+
+
+_PICK = _Script(_PICK_LUA)
+_COOLDOWN = _Script(_COOLDOWN_LUA)
+
+
+def _unavailable(exc: BaseException) -> StateUnavailableError:
+    return StateUnavailableError(f"Redis state store unavailable: {redact(str(exc)) or type(exc).__name__}")
+
+
+class RedisStateStore:
+    """State in Redis.  Build with :meth:`from_url` or hand over a client."""
+
+    def __init__(self, client: "aioredis.Redis", *, prefix: str = "") -> None:
+        self._r = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> "RedisStateStore":
+        """``redis://host:port/db?prefix=...`` (any redis-py URL option also works).
+
+        Defaults: 2 s connect and socket timeouts, one immediate retry on a
+        fresh connection (so a connection the server dropped is replaced
+        transparently), decoded responses.
+        """
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        prefix = kwargs.pop("prefix", "")
+        rest = []
+        for k, v in query:
+            if k == "prefix":
+                prefix = v
+            else:
+                rest.append((k, v))
+        url = urlunsplit(parts._replace(query=urlencode(rest)))
+        kwargs.setdefault("socket_connect_timeout", 2.0)
+        kwargs.setdefault("socket_timeout", 2.0)
+        kwargs.setdefault("retry", Retry(NoBackoff(), 1))
+        kwargs.setdefault("decode_responses", True)
+        return cls(aioredis.from_url(url, **kwargs), prefix=prefix)
+
+    @property
+    def client(self) -> "aioredis.Redis":
+        return self._r
+
+    async def _eval(self, script: _Script, keys: list[str], args: list[Any]) -> Any:
+        try:
+            try:
+                return await self._r.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                # EVAL runs it and puts it back in the server's script cache.
+                return await self._r.eval(script.src, len(keys), *keys, *args)
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from exc
+
+    async def lb_pick(self, scope: str, config_ids: list[str]) -> tuple[str | None, list[tuple[str, float]]]:
+        n = len(config_ids)
+        if n == 0:
+            return None, []
+        p = self.prefix
+        keys = [lb_index_key(scope, p)]
+        keys.extend(lb_cooldown_key(scope, cid, p) for cid in config_ids)
+        res = await self._eval(_PICK, keys, [LB_INDEX_WRAP, LB_INDEX_TTL])
+        chosen = int(res[0])
+        hits = [
+            (config_ids[int(res[i])], _ttl_seconds(int(res[i + 1])))
+            for i in range(1, len(res), 2)
+        ]
+        return (config_ids[chosen] if chosen >= 0 else None), hits
+
+    async def lb_cooldown(self, scope: str, config_id: str, seconds: float, reason: str = "") -> None:
+        ms = max(1, int(round(float(seconds) * 1000)))
+        await self._eval(_COOLDOWN, [lb_cooldown_key(scope, config_id, self.prefix)], [ms, reason or "true"])
+
+    async def lb_state(self, scope: str, config_ids: list[str]) -> list[ConfigState]:
+        if not config_ids:
+            return []
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for cid in config_ids:
+                    key = lb_cooldown_key(scope, cid, self.prefix)
+                    pipe.pttl(key)
+                    pipe.get(key)
+                res = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from exc
+        wall = time.time()
+        out = []
+        for i, cid in enumerate(config_ids):
+            pttl, reason = int(res[2 * i]), res[2 * i + 1]
+            if pttl == -2 or reason is None:
+                out.append(ConfigState(cid, False))
+                continue
+            ttl = _ttl_seconds(pttl)
+            out.append(ConfigState(cid, True, ttl, wall + ttl if math.isfinite(ttl) else None, str(reason)))
+        return out
+
+    async def aclose(self) -> None:
+        await self._r.aclose()
+
+    async def __aenter__(self) -> "RedisStateStore":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"RedisStateStore(prefix={self.prefix!r})"
+
+
+def _ttl_seconds(pttl: int) -> float:
+    return math.inf if pttl < 0 else pttl / 1000.0
