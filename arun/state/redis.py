@@ -97,9 +97,10 @@ class RedisStateStore:
     def from_url(cls, url: str, **kwargs: Any) -> "RedisStateStore":
         """``redis://host:port/db?prefix=...`` (any redis-py URL option also works).
 
-        Defaults: 2 s connect and socket timeouts, one immediate retry on a
-        fresh connection (so a connection the server dropped is replaced
-        transparently), decoded responses.
+        Defaults: a blocking pool of 64 connections (callers queue for up to
+        5 s instead of opening one socket each), 2 s connect and socket
+        timeouts, one immediate retry on a fresh connection (so a connection
+        the server dropped is replaced transparently), decoded responses.
         """
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
@@ -115,7 +116,10 @@ class RedisStateStore:
         kwargs.setdefault("socket_timeout", 2.0)
         kwargs.setdefault("retry", Retry(NoBackoff(), 1))
         kwargs.setdefault("decode_responses", True)
-        return cls(aioredis.from_url(url, **kwargs), prefix=prefix)
+        kwargs.setdefault("max_connections", 64)
+        kwargs.setdefault("timeout", 5.0)  # wait this long for a free pooled connection
+        pool = aioredis.BlockingConnectionPool.from_url(url, **kwargs)
+        return cls(aioredis.Redis.from_pool(pool), prefix=prefix)
 
     @property
     def client(self) -> "aioredis.Redis":
