@@ -1,0 +1,1 @@
+"""The manager layer: tenant-scoped provider configuration, credential storage and quota."""

@@ -1,0 +1,88 @@
+"""Credential stores, chosen by URL.
+
+``open_store(url)`` accepts
+
+* ``sqlite:///relative.db``, ``sqlite:////absolute/path.db`` (SQLAlchemy's rule),
+  ``sqlite://:memory:`` or ``sqlite://`` — the embedded default;
+* ``postgresql://user@host:port/db`` (also ``postgres://``, ``postgresql+asyncpg://``).
+
+The schema is created or migrated on open.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from arun.manager.store.base import (
+    CredentialStore,
+    LoadBalancingConfig,
+    ProviderModelRecord,
+    ProviderModelSetting,
+    ProviderQuotaType,
+    ProviderRecord,
+    ProviderType,
+    StoreConflictError,
+    StoreError,
+    StoreUnavailableError,
+    Tenant,
+    TenantDefaultModel,
+    choose_quota,
+    parse_config,
+    quota_is_valid,
+)
+
+__all__ = [
+    "CredentialStore",
+    "LoadBalancingConfig",
+    "ProviderModelRecord",
+    "ProviderModelSetting",
+    "ProviderQuotaType",
+    "ProviderRecord",
+    "ProviderType",
+    "StoreConflictError",
+    "StoreError",
+    "StoreUnavailableError",
+    "Tenant",
+    "TenantDefaultModel",
+    "choose_quota",
+    "master_key_path",
+    "open_store",
+    "parse_config",
+    "quota_is_valid",
+    "sqlite_path",
+]
+
+_PG_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
+
+
+def sqlite_path(url: str) -> str:
+    """The file path (or ``":memory:"``) of a ``sqlite://`` URL."""
+    if not url.startswith("sqlite://"):
+        raise ValueError("not a sqlite:// URL")
+    rest = url[len("sqlite://") :]
+    if rest.startswith("/"):
+        rest = rest[1:]
+    return rest if rest and rest != ":memory:" else ":memory:"
+
+
+def master_key_path(url: str) -> Path | None:
+    """Where the embedded default keeps a generated master key: ``<db file>.key`` (None for memory/PostgreSQL)."""
+    if not url.startswith("sqlite://"):
+        return None
+    path = sqlite_path(url)
+    return None if path == ":memory:" else Path(path + ".key")
+
+
+async def open_store(url: str, **options: Any) -> CredentialStore:
+    """Open (and migrate) the store named by ``url``; ``options`` go to the store class."""
+    if url.startswith("sqlite://"):
+        from arun.manager.store.sqlite import SqliteStore
+
+        return await SqliteStore(sqlite_path(url), **options).open()
+    if url.startswith(_PG_SCHEMES):
+        from arun.manager.store.postgres import PostgresStore
+
+        dsn = "postgresql://" + url.split("://", 1)[1]
+        return await PostgresStore(dsn, **options).open()
+    raise ValueError(f"unsupported store URL scheme: {url.split(':', 1)[0]!r}")

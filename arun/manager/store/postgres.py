@@ -1,0 +1,124 @@
+"""PostgreSQL store on an asyncpg pool.
+
+* Every operation is one statement on one pooled connection (atomic by itself).
+* A lost connection (server restart, ``pg_terminate_backend``, network cut) is
+  reported as :class:`StoreUnavailableError`; the pool discards the dead
+  connection and opens a fresh one on the next acquire, so the store recovers
+  as soon as the server is back.  Idempotent statements (reads, upserts,
+  deletes) are retried once on a fresh connection; non-idempotent ones
+  (``deduct_quota``, ``create_tenant``, ``add_lb_config``) are not, since a lost
+  COMMIT acknowledgement would otherwise apply them twice.
+* Migrations run under ``pg_advisory_xact_lock`` inside one transaction each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import asyncpg.exceptions as pgx
+
+from arun.manager.store.base import StoreConflictError, StoreError, StoreUnavailableError
+from arun.manager.store.schema import MIGRATIONS, SCHEMA_VERSION_DDL, render
+from arun.manager.store.sql import Row, SqlStore
+from arun.redact import redact
+
+__all__ = ["PostgresStore"]
+
+_MIGRATION_LOCK = 0x6172756E  # "arun"
+_LOST = (
+    OSError,
+    asyncio.TimeoutError,
+    pgx.ConnectionDoesNotExistError,
+    pgx.PostgresConnectionError,
+    pgx.OperatorInterventionError,  # admin shutdown / terminate backend / cannot connect now
+    pgx.InsufficientResourcesError,  # too many connections, out of memory / disk
+)
+
+
+def _map_error(exc: BaseException) -> StoreError | None:
+    msg = redact(str(exc)) or exc.__class__.__name__
+    if isinstance(exc, _LOST):
+        return StoreUnavailableError(f"PostgreSQL unavailable: {msg}")
+    if isinstance(exc, pgx.InterfaceError) and "closed" in msg:
+        return StoreUnavailableError(f"PostgreSQL connection closed: {msg}")
+    if isinstance(exc, pgx.UniqueViolationError):
+        return StoreConflictError(msg)
+    if isinstance(exc, (pgx.PostgresError, pgx.InterfaceError, pgx.InternalClientError)):
+        return StoreError(f"PostgreSQL error: {msg}")
+    return None
+
+
+class PostgresStore(SqlStore):
+    """``PostgresStore(dsn)``; call :meth:`open` (or use :func:`open_store`)."""
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 5.0, command_timeout: float = 30.0) -> None:
+        self._dsn = dsn
+        self._pool_args = {"min_size": min_size, "max_size": max_size, "timeout": connect_timeout, "command_timeout": command_timeout}
+        self._acquire_timeout = connect_timeout + command_timeout
+        self._pool: asyncpg.Pool | None = None
+
+    def __repr__(self) -> str:
+        return "PostgresStore(...)"  # the DSN may hold a password
+
+    async def open(self) -> PostgresStore:
+        try:
+            self._pool = await asyncpg.create_pool(self._dsn, **self._pool_args)
+        except BaseException as exc:
+            mapped = _map_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from None
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def _migrate(self) -> None:
+        assert self._pool is not None
+        try:
+            async with self._pool.acquire() as con:
+                await con.execute(render(SCHEMA_VERSION_DDL, "TIMESTAMPTZ"))
+                for version, statements in MIGRATIONS:
+                    async with con.transaction():
+                        await con.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+                        if await con.fetchval("SELECT 1 FROM schema_version WHERE version = $1", version):
+                            continue
+                        for statement in statements:
+                            await con.execute(render(statement, "TIMESTAMPTZ"))
+                        await con.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
+        except BaseException as exc:
+            mapped = _map_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), timeout=10)
+            except (asyncio.TimeoutError, OSError, pgx.InterfaceError):
+                pool.terminate()
+
+    async def _fetch(self, sql: str, args: Sequence[Any] = (), *, retry: bool = True) -> list[Row]:
+        pool = self._pool
+        if pool is None:
+            raise StoreError("store is closed")
+        attempts = 2 if retry else 1
+        for attempt in range(attempts):
+            try:
+                async with pool.acquire(timeout=self._acquire_timeout) as con:
+                    return list(await con.fetch(sql, *args))
+            except BaseException as exc:
+                mapped = _map_error(exc)
+                if mapped is None:
+                    raise
+                if isinstance(mapped, StoreUnavailableError) and attempt + 1 < attempts:
+                    continue
+                raise mapped from exc
+        raise AssertionError("unreachable")

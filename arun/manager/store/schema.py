@@ -1,0 +1,100 @@
+"""Ordered schema migrations shared by the SQLite and PostgreSQL stores.
+
+``schema_version`` holds one row per applied migration.  Each migration runs in
+one transaction together with its ``schema_version`` row (PostgreSQL also takes
+an advisory lock, SQLite ``BEGIN IMMEDIATE``), so concurrent openers apply it
+once and a failure leaves no half-built schema.  Append new migrations at the
+end; never edit an applied one.
+
+``{ts}`` is the timestamp column type of the dialect (``TIMESTAMPTZ`` or ``TEXT``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION_DDL", "render"]
+
+SCHEMA_VERSION_DDL = (
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version INTEGER PRIMARY KEY,"
+    " applied_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+)
+
+_V1 = [
+    """CREATE TABLE tenants (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        encrypt_public_key TEXT NOT NULL,
+        encrypted_private_key TEXT NOT NULL,
+        created_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP
+    )""",
+    """CREATE TABLE providers (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        provider_name TEXT NOT NULL,
+        provider_type TEXT NOT NULL DEFAULT 'custom' CHECK (provider_type IN ('custom', 'system')),
+        encrypted_config TEXT,
+        is_valid BOOLEAN NOT NULL DEFAULT FALSE,
+        quota_type TEXT NOT NULL DEFAULT '',
+        quota_limit BIGINT CHECK (quota_limit IS NULL OR quota_limit >= -1),
+        quota_used BIGINT NOT NULL DEFAULT 0 CHECK (quota_used >= 0),
+        last_used {ts},
+        created_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        updated_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        UNIQUE (tenant_id, provider_name, provider_type, quota_type)
+    )""",
+    """CREATE TABLE provider_models (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        provider_name TEXT NOT NULL,
+        model_name TEXT NOT NULL,
+        model_type TEXT NOT NULL,
+        encrypted_config TEXT,
+        is_valid BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        updated_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        UNIQUE (tenant_id, provider_name, model_name, model_type)
+    )""",
+    """CREATE TABLE provider_model_settings (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        provider_name TEXT NOT NULL,
+        model_name TEXT NOT NULL,
+        model_type TEXT NOT NULL,
+        enabled BOOLEAN NOT NULL DEFAULT TRUE,
+        load_balancing_enabled BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        updated_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        UNIQUE (tenant_id, provider_name, model_name, model_type)
+    )""",
+    """CREATE TABLE load_balancing_model_configs (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        provider_name TEXT NOT NULL,
+        model_name TEXT NOT NULL,
+        model_type TEXT NOT NULL,
+        name TEXT NOT NULL,
+        encrypted_config TEXT,
+        enabled BOOLEAN NOT NULL DEFAULT TRUE,
+        created_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        updated_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP
+    )""",
+    "CREATE INDEX load_balancing_model_config_tenant_provider_model_idx"
+    " ON load_balancing_model_configs (tenant_id, provider_name, model_type, model_name)",
+    """CREATE TABLE tenant_default_models (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        model_type TEXT NOT NULL,
+        provider_name TEXT NOT NULL,
+        model_name TEXT NOT NULL,
+        created_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        updated_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        UNIQUE (tenant_id, model_type)
+    )""",
+]
+
+#: (version, statements), in order.
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1)]
+
+
+def render(statement: str, ts_type: str) -> str:
+    return statement.replace("{ts}", ts_type)
