@@ -1,0 +1,145 @@
+"""``AIModel``: what every model type shares (schemas, prices, error mapping).
+
+Model objects belong to one runtime (not process-wide singletons) and hold no
+per-call state: timing and usage are computed by the per-call wrappers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from arun.entities.model import AIModelEntity, FetchFrom, ModelType, PriceInfo, PriceType
+from arun.errors import (
+    InvokeAuthorizationError,
+    InvokeBadRequestError,
+    InvokeConnectionError,
+    InvokeError,
+    InvokeRateLimitError,
+    InvokeServerUnavailableError,
+    ModelNotFoundError,
+)
+from arun.pricing import get_price
+from arun.redact import redact
+
+if TYPE_CHECKING:
+    from arun.runtime.provider import ModelProvider
+    from arun.wire.client import HttpClient
+
+__all__ = ["AIModel"]
+
+logger = logging.getLogger("arun.model")
+
+
+class AIModel:
+    """Base of the six model types. Providers implement the private hooks."""
+
+    model_type: ClassVar[ModelType]
+
+    def __init__(self, provider: ModelProvider) -> None:
+        self.provider = provider
+        self.provider_name = provider.name
+        self._schemas: dict[str, AIModelEntity] | None = None
+        self._custom_schemas: dict[tuple[str, tuple[tuple[str, str], ...]], AIModelEntity | None] = {}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} provider={self.provider_name!r} type={self.model_type.value!r}>"
+
+    @property
+    def http(self) -> HttpClient:
+        return self.provider.runtime.http
+
+    # -- provider hooks ---------------------------------------------------------------
+
+    async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
+        """Raise :class:`CredentialsValidateFailedError` when the credentials do not work."""
+        raise NotImplementedError(f"{type(self).__name__}.validate_credentials")
+
+    @property
+    def _invoke_error_mapping(self) -> dict[type[InvokeError], list[type[BaseException]]]:
+        """Extra exception classes -> Invoke error classes, for provider-specific exceptions."""
+        return {}
+
+    async def get_customizable_model_schema(
+        self, model: str, credentials: Mapping[str, Any]
+    ) -> AIModelEntity | None:
+        """Build a schema for a user-added model from its credentials (customizable-model)."""
+        return None
+
+    # -- errors -----------------------------------------------------------------------
+
+    def _transform_invoke_error(self, error: BaseException, model: str | None = None) -> InvokeError:
+        """Map any exception to the Invoke tree; Invoke errors pass through unchanged (plus context)."""
+        if isinstance(error, InvokeError):
+            result = error
+        else:
+            result = self._map_foreign_error(error)
+            result.__cause__ = error
+        if result.provider is None:
+            result.provider = self.provider_name
+        if result.model is None:
+            result.model = model
+        if isinstance(result, InvokeAuthorizationError):
+            logger.warning("[%s] authorization failed: %s", self.provider_name, redact(repr(error)))
+        return result
+
+    def _map_foreign_error(self, error: BaseException) -> InvokeError:
+        for invoke_class, exc_classes in self._invoke_error_mapping.items():
+            if isinstance(error, tuple(exc_classes)):
+                if issubclass(invoke_class, InvokeAuthorizationError):
+                    return invoke_class(
+                        f"[{self.provider_name}] Incorrect model credentials provided, please check and try again. "
+                        f"({redact(str(error))})"
+                    )
+                return invoke_class(f"[{self.provider_name}] {invoke_class.description}, {redact(str(error))}")
+        return InvokeError(f"[{self.provider_name}] Error: {redact(str(error)) or type(error).__name__}")
+
+    # -- schemas ----------------------------------------------------------------------
+
+    async def predefined_models(self) -> list[AIModelEntity]:
+        return list(self._predefined().values())
+
+    def _predefined(self) -> dict[str, AIModelEntity]:
+        if self._schemas is None:
+            self._schemas = {e.model: e for e in self.provider.load_models(self.model_type)}
+        return self._schemas
+
+    async def get_model_schema(
+        self, model: str, credentials: Mapping[str, Any] | None = None
+    ) -> AIModelEntity | None:
+        schema = self._predefined().get(model)
+        if schema is not None:
+            return schema
+        if credentials is None:
+            return None
+        key = (model, tuple(sorted((k, str(v)) for k, v in credentials.items())))
+        if key not in self._custom_schemas:
+            if len(self._custom_schemas) > 1024:
+                self._custom_schemas.clear()
+            built = await self.get_customizable_model_schema(model, credentials)
+            if built is not None:
+                built = self.provider.fill_rule_templates(built, FetchFrom.CUSTOMIZABLE_MODEL)
+            self._custom_schemas[key] = built
+        return self._custom_schemas[key]
+
+    async def require_schema(self, model: str, credentials: Mapping[str, Any] | None) -> AIModelEntity:
+        if not isinstance(model, str) or not model:
+            raise ModelNotFoundError("model must be a non-empty string")
+        schema = await self.get_model_schema(model, credentials)
+        if schema is None:
+            raise ModelNotFoundError(
+                f"Model {model!r} of type {self.model_type.value!r} is not defined by provider {self.provider_name!r}"
+            )
+        return schema
+
+    # -- price ------------------------------------------------------------------------
+
+    def price(self, schema: AIModelEntity | None, price_type: PriceType, tokens: int) -> PriceInfo:
+        return get_price(schema, price_type, tokens)
+
+    async def get_price(
+        self, model: str, credentials: Mapping[str, Any], price_type: PriceType, tokens: int
+    ) -> PriceInfo:
+        return get_price(await self.get_model_schema(model, credentials), price_type, tokens)
+

@@ -1,0 +1,174 @@
+"""``LargeLanguageModel``: validated, timed, priced, error-mapped chat invocations."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Mapping, Sequence
+from time import perf_counter
+from typing import Any, ClassVar
+
+from arun.callbacks import Callback, fire
+from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk, LLMUsage
+from arun.entities.messages import PromptMessage, PromptMessageTool
+from arun.entities.model import AIModelEntity, ModelPropertyKey, ModelType, ParameterRule, PriceType
+from arun.errors import ParameterValidationError
+from arun.model_types.ai_model import AIModel
+from arun.model_types.llm_stream import LLMStream
+from arun.parameters import validate_parameters
+
+__all__ = ["LargeLanguageModel"]
+
+
+def _check_messages(prompt_messages: Any) -> list[PromptMessage]:
+    if not isinstance(prompt_messages, Sequence) or isinstance(prompt_messages, (str, bytes)):
+        raise ParameterValidationError("prompt_messages should be a list of messages", parameter="prompt_messages")
+    if not prompt_messages:
+        raise ParameterValidationError("prompt_messages must not be empty", parameter="prompt_messages")
+    for i, message in enumerate(prompt_messages):
+        if not isinstance(message, PromptMessage):
+            raise ParameterValidationError(
+                f"prompt_messages[{i}] should be a PromptMessage, got {type(message).__name__}",
+                parameter="prompt_messages",
+            )
+    return list(prompt_messages)  # never mutate the caller's list
+
+
+def _check_stop(stop: Any) -> list[str] | None:
+    if stop is None:
+        return None
+    if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) for s in stop):
+        raise ParameterValidationError("stop should be a list of strings", parameter="stop")
+    return list(stop)
+
+
+def _check_tools(tools: Any) -> list[PromptMessageTool] | None:
+    if not tools:
+        return None
+    if not isinstance(tools, (list, tuple)) or not all(isinstance(t, PromptMessageTool) for t in tools):
+        raise ParameterValidationError("tools should be a list of PromptMessageTool", parameter="tools")
+    return list(tools)
+
+
+class LargeLanguageModel(AIModel):
+    model_type: ClassVar[ModelType] = ModelType.LLM
+
+    async def invoke(
+        self,
+        model: str,
+        credentials: Mapping[str, Any],
+        prompt_messages: Sequence[PromptMessage],
+        model_parameters: Mapping[str, Any] | None = None,
+        tools: Sequence[PromptMessageTool] | None = None,
+        stop: Sequence[str] | None = None,
+        stream: bool = True,
+        user: str | None = None,
+        callbacks: Sequence[Callback] | None = None,
+    ) -> LLMResult | LLMStream:
+        """Invoke the model: an :class:`LLMResult`, or (``stream=True``) an :class:`LLMStream` of chunks."""
+        schema = await self.require_schema(model, credentials)
+        messages = _check_messages(prompt_messages)
+        params = validate_parameters(schema.parameter_rules, model_parameters)
+        stop_list = _check_stop(stop)
+        tool_list = _check_tools(tools)
+        hooks = list(callbacks) if callbacks else []
+        call = {
+            "llm_instance": self,
+            "model": model,
+            "credentials": credentials,
+            "prompt_messages": messages,
+            "model_parameters": params,
+            "tools": tool_list,
+            "stop": stop_list,
+            "stream": stream,
+            "user": user,
+        } if hooks else None
+        started = perf_counter()
+        if hooks:
+            await fire(hooks, "on_before_invoke", **call)  # type: ignore[arg-type]
+        try:
+            result = self._invoke(model, credentials, messages, params, tool_list, stop_list, stream, user)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            error = self._transform_invoke_error(exc, model)
+            if hooks:
+                await fire(hooks, "on_invoke_error", ex=error, **call)  # type: ignore[arg-type]
+            if error is exc:
+                raise
+            raise error from exc
+        if isinstance(result, LLMResult):
+            now = perf_counter()
+            result.usage.latency = round(now - started, 6)
+            result.usage.time_to_first_token = result.usage.latency
+            if hooks:
+                await fire(hooks, "on_after_invoke", result=result, **call)  # type: ignore[arg-type]
+            return result
+        return LLMStream(self, result, model, messages, started, hooks, call)
+
+    # -- provider hooks ---------------------------------------------------------------
+
+    async def _invoke(
+        self,
+        model: str,
+        credentials: Mapping[str, Any],
+        prompt_messages: list[PromptMessage],
+        model_parameters: dict[str, Any],
+        tools: list[PromptMessageTool] | None,
+        stop: list[str] | None,
+        stream: bool,
+        user: str | None,
+    ) -> LLMResult | AsyncIterator[LLMResultChunk]:
+        """Return an LLMResult, or (stream) an async iterator of chunks after the response status is known."""
+        raise NotImplementedError
+
+    async def get_num_tokens(
+        self,
+        model: str,
+        credentials: Mapping[str, Any],
+        prompt_messages: Sequence[PromptMessage],
+        tools: Sequence[PromptMessageTool] | None = None,
+    ) -> int:
+        raise NotImplementedError
+
+    # -- helpers for providers ----------------------------------------------------------
+
+    async def get_parameter_rules(self, model: str, credentials: Mapping[str, Any]) -> list[ParameterRule]:
+        schema = await self.get_model_schema(model, credentials)
+        return schema.parameter_rules if schema else []
+
+    async def get_model_mode(self, model: str, credentials: Mapping[str, Any] | None = None) -> LLMMode:
+        schema = await self.get_model_schema(model, credentials)
+        mode = schema.property(ModelPropertyKey.MODE) if schema else None
+        return LLMMode.value_of(mode) if mode else LLMMode.CHAT
+
+    def _calc_response_usage(
+        self, schema: AIModelEntity | None, prompt_tokens: int, completion_tokens: int
+    ) -> LLMUsage:
+        """Usage with prices; latency and time to first token are filled by the per-call wrapper."""
+        prompt = self.price(schema, PriceType.INPUT, prompt_tokens)
+        completion = self.price(schema, PriceType.OUTPUT, completion_tokens)
+        return LLMUsage(
+            prompt_tokens=prompt_tokens,
+            prompt_unit_price=prompt.unit_price,
+            prompt_price_unit=prompt.unit,
+            prompt_price=prompt.total_amount,
+            completion_tokens=completion_tokens,
+            completion_unit_price=completion.unit_price,
+            completion_price_unit=completion.unit,
+            completion_price=completion.total_amount,
+            total_tokens=prompt_tokens + completion_tokens,
+            total_price=prompt.total_amount + completion.total_amount,
+            currency=prompt.currency,
+            latency=0.0,
+        )
+
+    @staticmethod
+    def enforce_stop_tokens(text: str, stop: list[str]) -> str:
+        """Cut ``text`` at the first stop word (stop words are matched literally)."""
+        cut = len(text)
+        for word in stop:
+            if word:
+                at = text.find(word)
+                if 0 <= at < cut:
+                    cut = at
+        return text[:cut]

@@ -1,0 +1,44 @@
+"""``Speech2TextModel``: audio in, transcript out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import IO, Any, ClassVar
+
+from arun.entities.model import ModelType
+from arun.errors import ParameterValidationError
+from arun.model_types.ai_model import AIModel
+
+__all__ = ["Speech2TextModel"]
+
+
+class Speech2TextModel(AIModel):
+    model_type: ClassVar[ModelType] = ModelType.SPEECH2TEXT
+
+    async def invoke(
+        self, model: str, credentials: Mapping[str, Any], file: IO[bytes] | bytes, user: str | None = None
+    ) -> str:
+        """Transcribe ``file`` (a binary file object or bytes)."""
+        if isinstance(file, (bytes, bytearray, memoryview)):
+            audio = bytes(file)
+        elif hasattr(file, "read"):
+            audio = file.read()
+            if not isinstance(audio, bytes):
+                raise ParameterValidationError("file should be opened in binary mode", parameter="file")
+        else:
+            raise ParameterValidationError("file should be bytes or a binary file object", parameter="file")
+        if not audio:
+            raise ParameterValidationError("file is empty", parameter="file")
+        await self.require_schema(model, credentials)
+        try:
+            return await self._invoke(model, credentials, audio, getattr(file, "name", None), user)
+        except Exception as exc:
+            error = self._transform_invoke_error(exc, model)
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def _invoke(
+        self, model: str, credentials: Mapping[str, Any], audio: bytes, filename: str | None, user: str | None
+    ) -> str:
+        raise NotImplementedError

@@ -1,0 +1,427 @@
+"""OpenAI Chat Completions wire format (also every OpenAI-compatible server).
+
+Pure functions: entities -> request body bytes; response bytes -> entities;
+an incremental :class:`ChatStreamAssembler` for ``data:`` events; and
+:func:`classify_error` for error statuses and in-stream error objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+
+from arun.entities.llm import LLMResult, LLMResultChunk, LLMResultChunkDelta, LLMUsage
+from arun.entities.messages import (
+    AssistantPromptMessage,
+    AudioPromptMessageContent,
+    DocumentPromptMessageContent,
+    ImagePromptMessageContent,
+    PromptMessage,
+    PromptMessageTool,
+    SystemPromptMessage,
+    TextPromptMessageContent,
+    ToolCall,
+    ToolCallFunction,
+    ToolPromptMessage,
+    UserPromptMessage,
+)
+from arun.errors import InvokeBadRequestError, InvokeError, InvokeServerUnavailableError, InvokeStreamInterruptedError
+from arun.protocols.errors import build_error, class_for_status, refine
+
+__all__ = [
+    "message_to_wire",
+    "tools_to_wire",
+    "build_chat_body",
+    "parse_chat_response",
+    "ChatStreamAssembler",
+    "classify_error",
+    "UsageFn",
+]
+
+UsageFn = Callable[[int | None, int | None, str], LLMUsage]  # (prompt, completion, text) -> usage
+
+# -- request --------------------------------------------------------------------------
+
+
+def _part_to_wire(part: Any) -> dict[str, Any]:
+    if isinstance(part, TextPromptMessageContent):
+        return {"type": "text", "text": part.data}
+    if isinstance(part, ImagePromptMessageContent):
+        return {"type": "image_url", "image_url": {"url": part.data, "detail": part.detail}}
+    if isinstance(part, AudioPromptMessageContent):
+        return {"type": "input_audio", "input_audio": {"data": part.base64_data, "format": part.format}}
+    if isinstance(part, DocumentPromptMessageContent):
+        return {"type": "file", "file": {"file_data": part.data, "filename": f"document.{part.format or 'pdf'}"}}
+    raise InvokeBadRequestError(f"Bad Request Error, content type {part.type.value!r} is not supported")
+
+
+def message_to_wire(message: PromptMessage) -> dict[str, Any]:
+    content = message.content
+    if isinstance(message, ToolPromptMessage):
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.text()}
+    if isinstance(message, AssistantPromptMessage):
+        out: dict[str, Any] = {"role": "assistant", "content": message.text() or None}
+        if message.tool_calls:
+            out["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
+                for c in message.tool_calls
+            ]
+    elif isinstance(message, SystemPromptMessage):
+        out = {"role": "system", "content": message.text()}
+    elif isinstance(message, UserPromptMessage):
+        wire = content if isinstance(content, str) or content is None else [_part_to_wire(p) for p in content]
+        out = {"role": "user", "content": wire if wire is not None else ""}
+    else:  # pragma: no cover - the union is closed
+        raise InvokeBadRequestError(f"Bad Request Error, unknown message {type(message).__name__}")
+    if message.name:
+        out["name"] = message.name
+    return out
+
+
+def tools_to_wire(tools: list[PromptMessageTool]) -> list[dict[str, Any]]:
+    return [
+        {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+        for t in tools
+    ]
+
+
+def build_chat_body(
+    model: str,
+    messages: list[PromptMessage],
+    parameters: Mapping[str, Any],
+    tools: list[PromptMessageTool] | None,
+    stop: list[str] | None,
+    stream: bool,
+    user: str | None,
+    *,
+    include_usage: bool = True,
+    extra: Mapping[str, Any] | None = None,
+) -> bytes:
+    body: dict[str, Any] = {"model": model, "messages": [message_to_wire(m) for m in messages]}
+    body.update(parameters)
+    if extra:
+        body.update(extra)
+    if tools:
+        body["tools"] = tools_to_wire(tools)
+    if stop:
+        body["stop"] = stop
+    if user:
+        body["user"] = user
+    body["stream"] = stream
+    if stream and include_usage:
+        body["stream_options"] = {"include_usage": True}
+    return msgspec.json.encode(body)
+
+
+# -- wire structs (only the fields we read; unknown keys are ignored) ------------------
+
+
+class _Function(msgspec.Struct):
+    name: str | None = None
+    arguments: str | dict[str, Any] | None = None
+
+
+class _ToolCallDelta(msgspec.Struct):
+    index: int = 0
+    id: str | None = None
+    type: str | None = None
+    function: _Function | None = None
+
+
+class _Usage(msgspec.Struct):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class _Delta(msgspec.Struct):
+    content: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[_ToolCallDelta] | None = None
+
+
+class _StreamChoice(msgspec.Struct):
+    index: int = 0
+    delta: _Delta | None = None
+    finish_reason: str | None = None
+    usage: _Usage | None = None  # Moonshot puts usage inside the choice
+
+
+class _ErrorObject(msgspec.Struct):
+    message: str | None = None
+    type: str | None = None
+    code: str | int | None = None
+    param: str | None = None
+
+
+class _Chunk(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    system_fingerprint: str | None = None
+    choices: list[_StreamChoice] = []
+    usage: _Usage | None = None
+    error: _ErrorObject | None = None
+
+
+class _Message(msgspec.Struct):
+    content: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[_ToolCallDelta] | None = None
+    refusal: str | None = None
+
+
+class _Choice(msgspec.Struct):
+    index: int = 0
+    message: _Message | None = None
+    finish_reason: str | None = None
+
+
+class _Response(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    system_fingerprint: str | None = None
+    choices: list[_Choice] = []
+    usage: _Usage | None = None
+    error: _ErrorObject | None = None
+
+
+class _ErrorEnvelope(msgspec.Struct):
+    error: _ErrorObject | str | None = None
+    detail: Any = None
+    message: str | None = None
+
+
+_chunk_decoder = msgspec.json.Decoder(_Chunk)
+_response_decoder = msgspec.json.Decoder(_Response)
+_error_decoder = msgspec.json.Decoder(_ErrorEnvelope)
+
+
+def _arguments(value: str | dict[str, Any] | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return msgspec.json.encode(value).decode()
+
+
+# -- errors -----------------------------------------------------------------------------
+
+
+def _error_from_object(provider: str, err: _ErrorObject, status: int | None, headers: Mapping[str, str], body: bytes | None) -> InvokeError:
+    code = str(err.code) if err.code is not None else None
+    if status is None:
+        # an error object inside a 200 stream: classify by its type/code
+        hint = f"{err.type or ''} {code or ''}".lower()
+        if "rate_limit" in hint or "insufficient_quota" in hint:
+            status = 429
+        elif "auth" in hint or "invalid_api_key" in hint or "permission" in hint:
+            status = 401
+        elif "server_error" in hint or "overloaded" in hint or "unavailable" in hint or not hint.strip():
+            status = 503
+        else:
+            status = 400
+        cls = refine(class_for_status(status), err.type, code, err.message)
+        return build_error(cls, provider, None, err.message or "error event in stream", headers, body)
+    cls = refine(class_for_status(status), err.type, code, err.message)
+    return build_error(cls, provider, status, err.message or f"HTTP {status}", headers, body)
+
+
+def classify_error(provider: str, status: int, headers: Mapping[str, str], body: bytes) -> InvokeError:
+    """An error status and body (``{"error": {...}}``, ``{"detail": ...}``, text) -> Invoke error."""
+    try:
+        envelope = _error_decoder.decode(body.strip() or b"{}")
+    except msgspec.DecodeError:
+        envelope = _ErrorEnvelope(message=body[:500].decode("utf-8", "replace").strip() or None)
+    err = envelope.error
+    if isinstance(err, _ErrorObject):
+        return _error_from_object(provider, err, status, headers, body)
+    text = err if isinstance(err, str) else envelope.message or (str(envelope.detail) if envelope.detail else None)
+    cls = refine(class_for_status(status), text)
+    return build_error(cls, provider, status, text or f"HTTP {status}", headers, body)
+
+
+# -- non-stream response ---------------------------------------------------------------
+
+
+def _tool_calls(items: list[_ToolCallDelta] | None) -> list[ToolCall]:
+    if not items:
+        return []
+    return [
+        ToolCall(
+            id=c.id or f"call_{i}",
+            type=c.type or "function",
+            function=ToolCallFunction(name=(c.function.name if c.function else None) or "", arguments=_arguments(c.function.arguments if c.function else None)),
+        )
+        for i, c in enumerate(items)
+    ]
+
+
+def parse_chat_response(
+    provider: str, body: bytes, model: str, messages: list[PromptMessage], usage_fn: UsageFn
+) -> LLMResult:
+    try:
+        response = _response_decoder.decode(body.strip())
+    except msgspec.DecodeError as exc:
+        raise InvokeServerUnavailableError(f"[{provider}] Server Unavailable Error, malformed response: {exc}") from None
+    if response.error is not None:
+        raise _error_from_object(provider, response.error, None, {}, body)
+    if not response.choices or response.choices[0].message is None:
+        raise InvokeServerUnavailableError(f"[{provider}] Server Unavailable Error, the response has no choices")
+    choice = response.choices[0]
+    message = choice.message
+    assert message is not None
+    text = message.content or ""
+    usage = response.usage
+    result_usage = usage_fn(
+        usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None, text
+    )
+    return LLMResult(
+        id=response.id,
+        model=response.model or model,
+        prompt_messages=messages,
+        message=AssistantPromptMessage(content=text, tool_calls=_tool_calls(message.tool_calls)),
+        usage=result_usage,
+        system_fingerprint=response.system_fingerprint,
+        reasoning_content=message.reasoning_content or message.reasoning,
+        finish_reason=choice.finish_reason,
+    )
+
+
+# -- stream ------------------------------------------------------------------------------
+
+
+class _PendingCall:
+    __slots__ = ("id", "type", "name", "arguments")
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.type = "function"
+        self.name = ""
+        self.arguments: list[str] = []
+
+
+class ChatStreamAssembler:
+    """Turns ``data:`` payloads into chunks; assembles tool calls by index; knows when the stream is complete."""
+
+    __slots__ = (
+        "provider",
+        "model",
+        "messages",
+        "usage_fn",
+        "index",
+        "calls",
+        "finish_reason",
+        "usage",
+        "fingerprint",
+        "texts",
+        "done",
+        "finished",
+    )
+
+    def __init__(self, provider: str, model: str, messages: list[PromptMessage], usage_fn: UsageFn) -> None:
+        self.provider = provider
+        self.model = model
+        self.messages = messages
+        self.usage_fn = usage_fn
+        self.index = 0
+        self.calls: dict[int, _PendingCall] = {}
+        self.finish_reason: str | None = None
+        self.usage: _Usage | None = None
+        self.fingerprint: str | None = None
+        self.texts: list[str] = []
+        self.done = False  # [DONE] seen
+        self.finished = False  # the final chunk was emitted
+
+    def feed(self, payload: bytes) -> LLMResultChunk | None:
+        """One ``data:`` payload -> a content chunk, or None (bookkeeping only)."""
+        if payload[:6] == b"[DONE]":
+            self.done = True
+            return None
+        try:
+            chunk = _chunk_decoder.decode(payload)
+        except msgspec.DecodeError as exc:
+            raise InvokeServerUnavailableError(
+                f"[{self.provider}] Server Unavailable Error, malformed stream event: {exc}"
+            ) from None
+        if chunk.error is not None:
+            raise _error_from_object(self.provider, chunk.error, None, {}, payload)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.system_fingerprint:
+            self.fingerprint = chunk.system_fingerprint
+        if not chunk.choices:
+            return None
+        choice = chunk.choices[0]
+        if choice.usage is not None:
+            self.usage = choice.usage
+        if choice.finish_reason:
+            self.finish_reason = choice.finish_reason
+        delta = choice.delta
+        if delta is None:
+            return None
+        if delta.tool_calls:
+            self._merge_calls(delta.tool_calls)
+        text = delta.content
+        if not text:
+            return None
+        self.texts.append(text)
+        self.index += 1
+        return LLMResultChunk(
+            model=self.model,
+            prompt_messages=self.messages,
+            system_fingerprint=chunk.system_fingerprint,
+            delta=LLMResultChunkDelta(index=self.index, message=AssistantPromptMessage(content=text)),
+        )
+
+    def _merge_calls(self, deltas: list[_ToolCallDelta]) -> None:
+        for delta in deltas:
+            call = self.calls.get(delta.index)
+            if call is None:
+                call = self.calls[delta.index] = _PendingCall()
+            if delta.id:
+                call.id = delta.id
+            if delta.type:
+                call.type = delta.type
+            fn = delta.function
+            if fn is not None:
+                if fn.name:
+                    call.name += fn.name if call.name != fn.name else ""
+                if fn.arguments:
+                    call.arguments.append(_arguments(fn.arguments))
+
+    @property
+    def complete(self) -> bool:
+        """True once the upstream said the answer is over ([DONE], or a finish reason)."""
+        return self.done or self.finish_reason is not None
+
+    def final_chunk(self) -> LLMResultChunk:
+        """The terminal chunk: assembled tool calls, finish reason and usage."""
+        if not self.complete:
+            raise InvokeStreamInterruptedError(
+                f"[{self.provider}] Stream Interrupted: the upstream ended the stream before it finished"
+            )
+        self.finished = True
+        calls = [
+            ToolCall(id=c.id or f"call_{i}", type=c.type, function=ToolCallFunction(name=c.name, arguments="".join(c.arguments)))
+            for i, c in sorted(self.calls.items())
+        ]
+        u = self.usage
+        usage = self.usage_fn(
+            u.prompt_tokens if u else None, u.completion_tokens if u else None, "".join(self.texts)
+        )
+        self.index += 1
+        return LLMResultChunk(
+            model=self.model,
+            prompt_messages=self.messages,
+            system_fingerprint=self.fingerprint,
+            delta=LLMResultChunkDelta(
+                index=self.index,
+                message=AssistantPromptMessage(content="", tool_calls=calls),
+                usage=usage,
+                finish_reason=self.finish_reason or "stop",
+            ),
+        )

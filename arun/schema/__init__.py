@@ -1,0 +1,1 @@
+"""Loading and validating provider/model YAML manifests and credential forms."""

@@ -1,0 +1,134 @@
+"""Read Dify-format provider and model YAML into entities.
+
+Tolerant by design (a Dify provider folder loads unchanged): unknown keys and
+extra i18n languages are ignored, model types may be spelled with hyphens or
+underscores, ``use_template`` names that are not templates are ignored, prices
+may be quoted strings.  Anything that cannot be turned into an entity raises
+:class:`~arun.errors.SchemaError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from arun.entities.model import AIModelEntity, FetchFrom, ModelType
+from arun.entities.provider import ProviderEntity
+from arun.errors import SchemaError
+from arun.schema.templates import PARAMETER_RULE_TEMPLATE
+
+__all__ = [
+    "read_yaml",
+    "read_position",
+    "sort_by_position",
+    "load_provider_entity",
+    "load_model_entities",
+    "model_entity_from_dict",
+    "merge_rule_template",
+]
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        with open(path, "rb") as fh:
+            return yaml.load(fh, Loader=_Loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise SchemaError(f"{path}: invalid YAML: {exc}", file=str(path)) from None
+    except OSError as exc:
+        raise SchemaError(f"{path}: cannot read: {exc.strerror}", file=str(path)) from None
+
+
+def read_position(folder: Path) -> list[str]:
+    """The ids listed in ``folder/_position.yaml`` (blank and non-string items skipped)."""
+    path = folder / "_position.yaml"
+    if not path.is_file():
+        return []
+    data = read_yaml(path) or []
+    if not isinstance(data, list):
+        raise SchemaError(f"{path}: expected a list of ids", file=str(path))
+    return [item.strip() for item in data if isinstance(item, str) and item.strip()]
+
+
+def sort_by_position(items: Iterable[Any], position: list[str], key: Any) -> list[Any]:
+    """Order by ``position``; unlisted items keep their order and go last."""
+    rank = {name: i for i, name in enumerate(position)}
+    last = len(rank)
+    return sorted(items, key=lambda item: rank.get(key(item), last))
+
+
+def _convert(data: Any, target: type, path: Path) -> Any:
+    try:
+        return msgspec.convert(data, target, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        key = text.rsplit("at `", 1)[1].rstrip("`") if "at `" in text else None
+        raise SchemaError(f"{path}: {text}", file=str(path), key=key) from None
+
+
+def _normalise_model_types(values: Any) -> Any:
+    if not isinstance(values, list):
+        return values
+    out = []
+    for value in values:
+        try:
+            out.append(ModelType.value_of(value).value)
+        except ValueError:
+            out.append(value)  # let validation name the bad item
+    return out
+
+
+def load_provider_entity(path: Path) -> ProviderEntity:
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise SchemaError(f"{path}: expected a mapping at the top level", file=str(path))
+    data = dict(data)
+    data["supported_model_types"] = _normalise_model_types(data.get("supported_model_types"))
+    data.pop("models", None)
+    return _convert(data, ProviderEntity, path)  # type: ignore[no-any-return]
+
+
+def merge_rule_template(rule: dict[str, Any]) -> dict[str, Any]:
+    """Shallow-overlay a rule on its template (YAML keys win; a YAML ``help`` replaces the whole dict)."""
+    name = rule.get("use_template")
+    template = PARAMETER_RULE_TEMPLATE.get(name) if isinstance(name, str) else None
+    merged = copy.deepcopy(template) if template else {}
+    merged.update(rule)
+    if "label" not in merged and "name" in merged:
+        merged["label"] = {"zh_Hans": merged["name"], "en_US": merged["name"]}
+    return merged
+
+
+def model_entity_from_dict(
+    data: dict[str, Any], path: Path, fetch_from: FetchFrom = FetchFrom.PREDEFINED_MODEL
+) -> AIModelEntity:
+    if not isinstance(data, dict):
+        raise SchemaError(f"{path}: expected a mapping at the top level", file=str(path))
+    data = dict(data)
+    if "model_type" in data:
+        data["model_type"] = _normalise_model_types([data["model_type"]])[0]
+    if not data.get("label") and "model" in data:
+        data["label"] = {"en_US": str(data["model"])}
+    rules = data.get("parameter_rules")
+    if isinstance(rules, list):
+        data["parameter_rules"] = [merge_rule_template(r) if isinstance(r, dict) else r for r in rules]
+    if data.get("model_properties") is None:
+        data["model_properties"] = {}
+    data["fetch_from"] = fetch_from.value
+    return _convert(data, AIModelEntity, path)  # type: ignore[no-any-return]
+
+
+def load_model_entities(folder: Path) -> list[AIModelEntity]:
+    """Every ``*.yaml`` model in a model-type folder, in ``_position.yaml`` order."""
+    if not folder.is_dir():
+        return []
+    names = [n for n in os.listdir(folder) if n.endswith((".yaml", ".yml")) and not n.startswith("_")]
+    entities = [model_entity_from_dict(read_yaml(folder / n), folder / n) for n in names]
+    return sort_by_position(entities, read_position(folder), key=lambda e: e.model)

@@ -1,0 +1,1 @@
+"""Wire layer: the pooled HTTP client and incremental stream decoders."""

@@ -1,0 +1,83 @@
+"""Incremental stream decoders over bytes: Server-Sent Events and NDJSON.
+
+They import nothing from aiohttp: feed them the byte chunks as they arrive and
+they return the complete events/lines found so far.  Line endings may be
+``\\n``, ``\\r\\n`` or ``\\r``; comments are dropped; multi-line ``data`` fields
+are joined with ``\\n``; trailing whitespace of a payload is left for the JSON
+decoder, which ignores it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SSEDecoder", "NDJSONDecoder", "SSEEvent"]
+
+SSEEvent = tuple  # (event name or None, data bytes)
+
+
+class SSEDecoder:
+    """``feed(chunk) -> [(event, data), ...]``; ``close()`` flushes an unterminated event."""
+
+    __slots__ = ("_tail", "_data", "_event", "_cr")
+
+    def __init__(self) -> None:
+        self._tail = b""
+        self._data: list[bytes] = []
+        self._event: str | None = None
+        self._cr = False
+
+    def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
+        if self._cr:
+            # a "\r" ended the previous chunk: a "\n" starting this one belongs to it
+            self._cr = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if b"\r" in chunk:
+            if chunk[-1:] == b"\r":
+                self._cr = True
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if self._tail:
+            chunk = self._tail + chunk
+        lines = chunk.split(b"\n")
+        self._tail = lines.pop()
+        out: list[tuple[str | None, bytes]] = []
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    out.append((self._event, data[0] if len(data) == 1 else b"\n".join(data)))
+                    data.clear()
+                self._event = None
+                continue
+            if line[:5] == b"data:":
+                value = line[5:]
+                data.append(value[1:] if value[:1] == b" " else value)
+            elif line[:6] == b"event:":
+                self._event = line[6:].strip().decode("utf-8", "replace")
+            # comments (":...") and other fields (id, retry) are ignored
+        return out
+
+    def close(self) -> list[tuple[str | None, bytes]]:
+        """Flush what is pending at end of stream (a final event without a blank line)."""
+        out = self.feed(b"\n\n") if (self._tail or self._data) else []
+        self._tail = b""
+        return out
+
+
+class NDJSONDecoder:
+    """``feed(chunk) -> [line, ...]`` of non-blank lines."""
+
+    __slots__ = ("_tail",)
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        if self._tail:
+            chunk = self._tail + chunk
+        lines = chunk.split(b"\n")
+        self._tail = lines.pop()
+        return [line for line in lines if line.strip()]
+
+    def close(self) -> list[bytes]:
+        tail, self._tail = self._tail, b""
+        return [tail] if tail.strip() else []
