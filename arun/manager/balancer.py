@@ -191,12 +191,12 @@ class LoadBalancer:
         """
         if not self.configs:
             creds = credentials if credentials is not None else (self._single.credentials if self._single else {})
-            stream = await open_stream(creds)
+            only = await open_stream(creds)
             try:
-                async for item in stream:
+                async for item in only:
                     yield item
             finally:
-                await _aclose(stream)
+                await _aclose(only)
             return
         started = self._clock()
         last: BaseException | None = None
