@@ -42,8 +42,9 @@ def _map_error(exc: BaseException) -> StoreError | None:
     msg = redact(str(exc)) or exc.__class__.__name__
     if isinstance(exc, _LOST):
         return StoreUnavailableError(f"PostgreSQL unavailable: {msg}")
-    if isinstance(exc, pgx.InterfaceError) and "closed" in msg:
-        return StoreUnavailableError(f"PostgreSQL connection closed: {msg}")
+    if isinstance(exc, pgx.InternalClientError) or (isinstance(exc, pgx.InterfaceError) and "closed" in msg):
+        # a connection whose protocol state broke when the server went away under it
+        return StoreUnavailableError(f"PostgreSQL connection lost: {msg}")
     if isinstance(exc, pgx.UniqueViolationError):
         return StoreConflictError(msg)
     if isinstance(exc, (pgx.PostgresError, pgx.InterfaceError, pgx.InternalClientError)):
@@ -113,7 +114,7 @@ class PostgresStore(SqlStore):
         for attempt in range(attempts):
             try:
                 async with pool.acquire(timeout=self._acquire_timeout) as con:
-                    return list(await con.fetch(sql, *args))
+                    return await self._on(con, sql, args)
             except BaseException as exc:
                 mapped = _map_error(exc)
                 if mapped is None:
@@ -122,3 +123,12 @@ class PostgresStore(SqlStore):
                     continue
                 raise mapped from exc
         raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _on(con: asyncpg.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
+        try:
+            return list(await con.fetch(sql, *args))
+        except BaseException as exc:
+            if isinstance(_map_error(exc), StoreUnavailableError) and not con.is_closed():
+                con.terminate()  # never hand a broken connection back to the pool
+            raise
