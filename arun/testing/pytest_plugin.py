@@ -13,7 +13,7 @@ import pytest
 try:
     import pytest_asyncio
 
-    _async_fixture = pytest_asyncio.fixture
+    _async_fixture: Any = pytest_asyncio.fixture
 except ImportError:  # pragma: no cover - pytest-asyncio missing: plain fixture (unusable but harmless)
     _async_fixture = pytest.fixture
 

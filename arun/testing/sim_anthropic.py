@@ -173,7 +173,7 @@ def _event(name: bytes, payload: bytes, pad: bytes = b"") -> bytes:
 
 
 def _stream_events(ctx: "Ctx", body: dict[str, Any], reply: Reply, input_tokens: int, output_tokens: int) -> list[bytes]:
-    msg = {
+    msg: dict[str, Any] = {
         "id": "msg_" + ctx.rid,
         "type": "message",
         "role": "assistant",

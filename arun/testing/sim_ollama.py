@@ -76,7 +76,8 @@ def conversation(body: dict[str, Any]) -> Conversation:
         fn = t.get("function") if isinstance(t, dict) else None
         if isinstance(fn, dict) and fn.get("name"):
             tools.append(ToolSpec(fn["name"], fn.get("parameters") or {}))
-    opts = body.get("options") if isinstance(body.get("options"), dict) else {}
+    opts_raw = body.get("options")
+    opts: dict[str, Any] = opts_raw if isinstance(opts_raw, dict) else {}
     stop = opts.get("stop")
     if isinstance(stop, str):
         stop = [stop]

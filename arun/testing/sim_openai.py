@@ -249,7 +249,8 @@ _OBF = b"aZ3kQ9xLmP2vR7tY0wN5bC8dF1gH4jS6"
 
 
 def _stream_events(ctx: "Ctx", body: dict[str, Any], reply: Reply, usage: dict[str, Any]) -> list[bytes]:
-    so = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
+    so_raw = body.get("stream_options")
+    so: dict[str, Any] = so_raw if isinstance(so_raw, dict) else {}
     include_usage = bool(so.get("include_usage"))
     obfuscate = so.get("include_obfuscation", True) is not False
     head = _encode(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable
 
 import msgspec
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from . import sim_anthropic, sim_jina, sim_ollama, sim_openai
 from .faults import Fault, FaultQueue
@@ -434,6 +434,8 @@ async def _read_form(request: web.Request) -> dict[str, Any]:
         part = await reader.next()
         if part is None:
             break
+        if not isinstance(part, BodyPartReader):  # nested multipart: not used by any provider
+            continue
         name = part.name or ""
         if part.filename is not None:
             value: Any = {
