@@ -1,0 +1,217 @@
+"""The same promises from every LLM provider, against its wire-accurate simulator.
+
+- stream and non-stream give the same content, tool calls and usage;
+- every error status maps to the expected Invoke class, streamed or not;
+- timeouts, resets, cuts, error events and malformed bodies end in a typed error,
+  never in a short "success";
+- no connection stays checked out of the pool afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import pytest
+
+from arun import (
+    HttpConfig,
+    InvokeAuthorizationError,
+    InvokeBadRequestError,
+    InvokeConnectionError,
+    InvokeError,
+    InvokeRateLimitError,
+    InvokeServerUnavailableError,
+    ModelRuntime,
+    PromptMessageTool,
+    SystemPromptMessage,
+    UserPromptMessage,
+)
+from arun.testing import Fault, UpstreamSimulator
+
+
+@dataclass(frozen=True)
+class Spec:
+    provider: str
+    model: str
+    path: str
+    credentials: Callable[[str], dict[str, Any]]
+
+
+SPECS = [
+    Spec("openai", "gpt-4o-mini", "/v1/chat/completions", lambda url: {"openai_api_key": "sk-conformance", "openai_api_base": url}),
+    Spec(
+        "openai_api_compatible",
+        "my-model",
+        "/v1/chat/completions",
+        lambda url: {
+            "endpoint_url": url + "/v1",
+            "api_key": "sk-conformance",
+            "mode": "chat",
+            "context_size": "8192",
+            "max_tokens_to_sample": "1024",
+            "function_calling_type": "tool_call",
+            "stream_function_calling": "supported",
+        },
+    ),
+    Spec("anthropic", "claude-3-5-haiku-20241022", "/v1/messages", lambda url: {"anthropic_api_key": "sk-ant-conformance", "anthropic_api_url": url}),
+    Spec(
+        "ollama",
+        "llama3.2",
+        "/api/chat",
+        lambda url: {"base_url": url, "mode": "chat", "context_size": "8192", "max_tokens": "1024", "function_call_support": "true"},
+    ),
+]
+IDS = [s.provider for s in SPECS]
+
+MESSAGES = [SystemPromptMessage(content="Be brief."), UserPromptMessage(content="What is the weather in Paris today?")]
+TOOLS = [
+    PromptMessageTool(
+        name="get_weather",
+        description="Current weather",
+        parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    ),
+    PromptMessageTool(
+        name="get_time",
+        description="Local time",
+        parameters={"type": "object", "properties": {"city": {"type": "string"}, "utc": {"type": "boolean"}}},
+    ),
+]
+
+STATUS_CLASSES = {
+    400: InvokeBadRequestError,
+    401: InvokeAuthorizationError,
+    403: InvokeAuthorizationError,
+    404: InvokeBadRequestError,
+    408: InvokeConnectionError,
+    413: InvokeBadRequestError,
+    422: InvokeBadRequestError,
+    429: InvokeRateLimitError,
+    500: InvokeServerUnavailableError,
+    502: InvokeServerUnavailableError,
+    503: InvokeServerUnavailableError,
+    529: InvokeServerUnavailableError,
+}
+
+
+@pytest.fixture
+async def sim():
+    async with UpstreamSimulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def rt():
+    async with ModelRuntime(http=HttpConfig(connect_timeout=2, first_byte_timeout=1.0, idle_timeout=1.0)) as runtime:
+        yield runtime
+        assert runtime.http.acquired_connections() == 0
+
+
+async def invoke(rt, spec, sim, *, stream, tools=None, params=None):
+    llm = rt.get_model_instance(spec.provider, "llm")
+    return await llm.invoke(spec.model, spec.credentials(sim.url), MESSAGES, params or {}, tools, None, stream)
+
+
+async def drain(stream):
+    chunks = []
+    async with stream:
+        async for chunk in stream:
+            chunks.append(chunk)
+    return chunks
+
+
+def calls_of(message):
+    return [(c.function.name, msgspec.json.decode(c.function.arguments)) for c in message.tool_calls]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("with_tools", [False, True], ids=["text", "tools"])
+async def test_stream_and_non_stream_agree(rt, sim, spec, with_tools):
+    tools = TOOLS if with_tools else None
+    whole = await invoke(rt, spec, sim, stream=False, tools=tools)
+    chunks = await drain(await invoke(rt, spec, sim, stream=True, tools=tools))
+    assembled = "".join(c.delta.message.content or "" for c in chunks)
+    assert assembled == whole.message.content
+    streamed_calls = [call for c in chunks for call in c.delta.message.tool_calls]
+    assert [(c.function.name, msgspec.json.decode(c.function.arguments)) for c in streamed_calls] == calls_of(whole.message)
+    if with_tools:
+        assert len(whole.message.tool_calls) == 2  # a parallel call, one per tool
+    else:
+        assert whole.message.content
+    last = chunks[-1].delta
+    assert last.finish_reason is not None and last.usage is not None
+    assert all(c.delta.usage is None for c in chunks[:-1])
+    assert (last.usage.prompt_tokens, last.usage.completion_tokens) == (
+        whole.usage.prompt_tokens,
+        whole.usage.completion_tokens,
+    )
+    assert last.usage.completion_tokens > 0 and last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
+    assert last.usage.latency >= last.usage.time_to_first_token >= 0
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("status", sorted(STATUS_CLASSES))
+@pytest.mark.parametrize("stream", [False, True], ids=["blocking", "stream"])
+async def test_error_status_maps_to_class(rt, sim, spec, status, stream):
+    sim.faults.push(Fault(status=status, retry_after=2 if status == 429 else None), path=spec.path)
+    with pytest.raises(STATUS_CLASSES[status]) as info:
+        await invoke(rt, spec, sim, stream=stream)
+    error = info.value
+    assert error.status == status and error.provider == spec.provider and error.model == spec.model
+    if status == 429:
+        assert error.retry_after == pytest.approx(2, abs=0.01)
+    assert "sk-conformance" not in str(error) and "sk-ant-conformance" not in repr(error)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("after", [0, 1, 3])
+async def test_cut_stream_ends_in_error_never_short_success(rt, sim, spec, after):
+    sim.faults.push(Fault(disconnect_after=after), path=spec.path)
+    with pytest.raises(InvokeConnectionError):
+        stream = await invoke(rt, spec, sim, stream=True)
+        await drain(stream)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+async def test_error_event_inside_200_stream(rt, sim, spec):
+    sim.faults.push(Fault(error_event_after=2), path=spec.path)
+    stream = await invoke(rt, spec, sim, stream=True)
+    with pytest.raises(InvokeError) as info:
+        await drain(stream)
+    assert type(info.value) is not InvokeError or info.value.description
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+async def test_reset_before_body_is_a_connection_error(rt, sim, spec):
+    sim.faults.push(Fault(disconnect_after=0), path=spec.path)
+    with pytest.raises(InvokeConnectionError):
+        await invoke(rt, spec, sim, stream=False)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("stream", [False, True], ids=["blocking", "stream"])
+async def test_slow_first_byte_times_out(rt, sim, spec, stream):
+    sim.faults.push(Fault(first_byte_delay=3.0), path=spec.path)
+    with pytest.raises(InvokeConnectionError) as info:
+        await invoke(rt, spec, sim, stream=stream)
+    assert isinstance(info.value, TimeoutError)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+async def test_stalled_stream_hits_the_idle_timeout(rt, sim, spec):
+    sim.faults.push(Fault(stall_after=2, stall_seconds=3.0), path=spec.path)
+    stream = await invoke(rt, spec, sim, stream=True)
+    with pytest.raises(InvokeConnectionError):
+        await drain(stream)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("stream", [False, True], ids=["blocking", "stream"])
+async def test_malformed_body_is_a_typed_error(rt, sim, spec, stream):
+    sim.faults.push(Fault(malformed=True), path=spec.path)
+    with pytest.raises(InvokeError):
+        result = await invoke(rt, spec, sim, stream=stream)
+        if stream:
+            await drain(result)
