@@ -119,8 +119,11 @@ class PostgresStore(SqlStore):
                 mapped = _map_error(exc)
                 if mapped is None:
                     raise
-                if isinstance(mapped, StoreUnavailableError) and attempt + 1 < attempts:
-                    continue
+                if isinstance(mapped, StoreUnavailableError):
+                    # the server went away: every pooled connection is suspect, replace them all
+                    await pool.expire_connections()
+                    if attempt + 1 < attempts:
+                        continue
                 raise mapped from exc
         raise AssertionError("unreachable")
 

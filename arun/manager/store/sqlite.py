@@ -10,6 +10,7 @@ executes under its write lock, so it cannot overshoot across processes either.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -58,9 +59,12 @@ class SqliteStore(SqlStore):
         return f"SqliteStore({self.path!r})"
 
     async def open(self) -> SqliteStore:
+        if self.path != ":memory:" and not os.path.isdir(os.path.dirname(os.path.abspath(self.path))):
+            raise StoreUnavailableError(f"SQLite database unavailable: directory of {self.path!r} does not exist")
         try:
             conn = await aiosqlite.connect(self.path, isolation_level=None)
         except (sqlite3.Error, OSError, ValueError) as exc:
+            await asyncio.sleep(0.01)  # let aiosqlite's worker thread finish stopping on this loop
             raise (_map_error(exc) or StoreError(f"SQLite error: {redact(str(exc))}")) from exc
         conn.row_factory = sqlite3.Row
         self._conn = conn
