@@ -212,3 +212,36 @@ def test_parse_config_legacy_and_json():
     assert parse_config(None) == {} and parse_config("") == {}
     assert parse_config("c2stbGVnYWN5") == {"openai_api_key": "c2stbGVnYWN5"}
     assert parse_config('{"a": 1}') == {"a": 1}
+
+
+async def test_sqlite_two_connections_share_the_quota(tmp_path):
+    url = f"sqlite:///{tmp_path}/shared.db"
+    a, b = await open_store(url), await open_store(url)
+    try:
+        t = await _tenant(a)
+        await a.upsert_provider(t.id, "openai", provider_type="system", quota_type="trial", quota_limit=50)
+        results = await asyncio.gather(*(s.deduct_quota(t.id, "openai", 1) for s in (a, b) for _ in range(50)))
+        assert sum(results) == 50 and (await b.get_providers(t.id))[0].quota_used == 50
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_tenant_key_round_trip_through_store_is_never_plaintext(store):
+    import os
+
+    from arun.manager.crypto import TenantKey, decrypt_credentials, encrypt_credentials
+
+    master = os.urandom(32)
+    key = TenantKey.generate("will-be-replaced", master)
+    key = TenantKey.from_private_key("tenant-x", key.private_key, master)
+    t = await store.create_tenant("x", tenant_id="tenant-x", encrypt_public_key=key.public_pem, encrypted_private_key=key.encrypted_private_key)
+    (raw,) = await store._fetch("SELECT encrypted_private_key FROM tenants WHERE id = $1", (t.id,))
+    assert "PRIVATE KEY" not in raw["encrypted_private_key"] and raw["encrypted_private_key"].startswith("ARUNK1:")
+    enc = encrypt_credentials(key, {"openai_api_key": "sk-store-secret-123456"}, {"openai_api_key"})
+    await store.upsert_provider(t.id, "openai", encrypted_config=enc)
+    row = await store.get_tenant(t.id)
+    loaded = TenantKey.load(row.id, row.encrypt_public_key, row.encrypted_private_key, master)
+    (prov,) = await store.get_providers(t.id)
+    assert "sk-store-secret" not in (prov.encrypted_config or "")
+    assert decrypt_credentials(loaded, prov.config(), {"openai_api_key"}) == {"openai_api_key": "sk-store-secret-123456"}
