@@ -89,6 +89,8 @@ class LargeLanguageModel(AIModel):
             result = self._invoke(model, credentials, messages, params, tool_list, stop_list, stream, user)
             if inspect.isawaitable(result):
                 result = await result
+        except ParameterValidationError:
+            raise  # a caller mistake found while building the request (e.g. json_schema missing)
         except Exception as exc:
             error = self._transform_invoke_error(exc, model)
             if hooks:
