@@ -503,8 +503,12 @@ class MessagesStreamAssembler:
         if usage.output_tokens is not None:
             self.output_tokens = usage.output_tokens  # cumulative: the last one wins
 
-    def feed(self, event: str | None, payload: bytes) -> LLMResultChunk | None:
-        """One SSE event (name, data) -> a content chunk, or None."""
+    def feed(self, event: str | None, payload: bytes, *, tail: bool = False) -> LLMResultChunk | None:
+        """One SSE event (name, data) -> a content chunk, or None.
+
+        ``tail=True`` marks an event flushed at end of body without its blank line: if it does
+        not decode, the body was cut mid-event (:class:`InvokeStreamInterruptedError`).
+        """
         if event == "ping":
             return None
         try:
@@ -512,6 +516,11 @@ class MessagesStreamAssembler:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             if event == "error":
                 raise _error(self.provider, None, payload[:500].decode("utf-8", "replace"), None, {}, payload, None) from None
+            if tail:
+                raise InvokeStreamInterruptedError(
+                    f"[{self.provider}] Stream Interrupted: the upstream ended the stream in the middle of an event",
+                    provider=self.provider,
+                ) from None
             raise InvokeServerUnavailableError(
                 f"[{self.provider}] Server Unavailable Error, malformed stream event: {exc}"
             ) from None

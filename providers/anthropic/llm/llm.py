@@ -79,7 +79,7 @@ async def _iterate(resp: StreamResponse, asm: MessagesStreamAssembler) -> AsyncI
                 if chunk is not None:
                     yield chunk
         for event, payload in decoder.close():
-            chunk = feed(event, payload)
+            chunk = feed(event, payload, tail=True)
             if chunk is not None:
                 yield chunk
         final = asm.final_chunk()  # raises InvokeStreamInterruptedError without message_stop
