@@ -368,7 +368,7 @@ class UpstreamSimulator:
             fault = ctx.fault = self.faults.take(ctx.path, key)
             if fault is not None:
                 if fault.first_byte_delay:
-                    await asyncio.sleep(fault.first_byte_delay)
+                    await self._stall(fault.first_byte_delay)
                 if fault.body is not None:
                     return web.Response(
                         body=fault.body,
