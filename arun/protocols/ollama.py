@@ -35,6 +35,7 @@ from arun.entities.messages import (
 )
 from arun.errors import (
     InvokeBadRequestError,
+    InvokeContextLengthExceededError,
     InvokeError,
     InvokeModelNotFoundError,
     InvokeServerUnavailableError,
@@ -322,6 +323,8 @@ def classify_error(provider: str, status: int, headers: Mapping[str, str], body:
     if status == 404 and message and not _NOT_FOUND.search(message):
         # a 404 without the model message is a wrong base URL / path, not a missing model
         cls = InvokeBadRequestError
+    if cls is InvokeBadRequestError and message and "context length" in message.lower():
+        cls = InvokeContextLengthExceededError
     cls = refine(cls, message)
     return build_error(cls, provider, status, message or f"HTTP {status}", headers, body)
 
@@ -332,6 +335,8 @@ def stream_error(provider: str, message: str | None, raw: bytes | None = None) -
     lowered = text.lower()
     if _NOT_FOUND.search(text):
         cls: type[InvokeError] = InvokeModelNotFoundError
+    elif "context length" in lowered or "context window" in lowered:
+        cls = InvokeContextLengthExceededError
     elif "invalid" in lowered or "bad request" in lowered:
         cls = InvokeBadRequestError
     else:
