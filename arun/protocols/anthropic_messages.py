@@ -348,7 +348,12 @@ _TYPE_CLASSES: dict[str, type[InvokeError]] = {
 
 
 def error_class_for_type(error_type: str | None, status: int | None) -> type[InvokeError]:
-    """Anthropic ``error.type`` first, then the HTTP status; in a stream (no status) default to 5xx."""
+    """Anthropic ``error.type`` first, then the HTTP status; in a stream (no status) default to 5xx.
+
+    A 408 stays a timeout whatever its type says (``timeout_error`` is a 5xx only at 504).
+    """
+    if status == 408:
+        return class_for_status(status)
     cls = _TYPE_CLASSES.get(error_type or "")
     if cls is not None:
         return cls

@@ -29,6 +29,7 @@ from arun.errors import (
     InvokeRateLimitError,
     InvokeServerUnavailableError,
     InvokeStreamInterruptedError,
+    InvokeTimeoutError,
 )
 from arun.protocols.anthropic_messages import (
     MessagesStreamAssembler,
@@ -429,6 +430,7 @@ def test_classify_error_retry_after_and_body_request_id():
         (529, b"", InvokeServerUnavailableError),
         (502, b"<html>Bad Gateway</html>", InvokeServerUnavailableError),
         (404, b"not found", InvokeModelNotFoundError),
+        (408, b'{"type":"error","error":{"type":"timeout_error","message":"t"}}', InvokeTimeoutError),
         (401, b'{"error": "nope"}', InvokeAuthorizationError),
         (400, b'{"type":"error","error":{"type":"invalid_request_error"}}', InvokeBadRequestError),
     ],
