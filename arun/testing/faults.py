@@ -47,10 +47,27 @@ class Fault:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Fault":
         names = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in names}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown fault fields: {sorted(unknown)}")
+        kwargs = dict(data)
         body = kwargs.get("body")
         if isinstance(body, str):
             kwargs["body"] = body.encode("utf-8")
+        for name in ("status", "disconnect_after", "error_event_after", "stall_after"):
+            v = kwargs.get(name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+                raise ValueError(f"{name} must be an integer")
+        for name in ("retry_after", "stall_seconds", "first_byte_delay"):
+            v = kwargs.get(name)
+            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
+                raise ValueError(f"{name} must be a number")
+        for name in ("error_type", "message"):
+            v = kwargs.get(name)
+            if v is not None and not isinstance(v, str):
+                raise ValueError(f"{name} must be a string")
+        if kwargs.get("headers") is not None and not isinstance(kwargs["headers"], dict):
+            raise ValueError("headers must be an object")
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:

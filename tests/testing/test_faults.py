@@ -214,8 +214,18 @@ async def test_control_endpoints(upstream, http):
         assert r.status == 200
     async with http.get(upstream.url + "/_sim/stats") as r:
         assert (await r.json())["total"] == 0
-    async with http.post(upstream.url + "/_sim/faults", json={"nonsense": 1, "status": "x"}) as r:
-        assert r.status in (200, 400)
+    async with http.post(upstream.url + "/_sim/faults", json={"status": "x"}) as r:
+        assert r.status == 400
+    async with http.post(upstream.url + "/_sim/faults", json={"nonsense": 1}) as r:
+        assert r.status == 400
+    async with http.post(upstream.url + "/_sim/faults", json={"body": "raw!", "status": 418, "key": "kk"}) as r:
+        assert r.status == 200
+    async with http.get(upstream.url + "/_sim/faults") as r:
+        pending = (await r.json())["faults"]
+    assert pending[0]["key"] == "kk" and pending[0]["fault"]["status"] == 418
+    async with http.post(upstream.url + "/v1/rerank", json={"query": "q", "documents": []},
+                         headers={"Authorization": "Bearer kk"}) as r:
+        assert r.status == 418 and await r.read() == b"raw!"
 
 
 async def test_chunk_delay_paces_stream():
@@ -263,3 +273,22 @@ def test_cli_prints_ready_and_serves():
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+def test_cli_stops_on_sigint():
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "arun.testing"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("READY http://127.0.0.1:")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_plugin_is_import_light():
+    code = "import sys, arun.testing.pytest_plugin, arun.testing; print('aiohttp' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
