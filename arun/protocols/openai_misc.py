@@ -167,6 +167,8 @@ def _sniff_extension(audio: bytes) -> str:
 
 def audio_content_type(filename: str | None, audio: bytes = b"") -> tuple[str, str]:
     """``(filename, content type)`` for an upload: the caller's name, or one guessed from the bytes."""
+    if not isinstance(filename, str):  # e.g. the int ``name`` of a file opened from a descriptor
+        filename = None
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
     if not name or "." not in name:
         name = (name or "audio") + _sniff_extension(audio)
