@@ -4,8 +4,7 @@ The credentials are the user's model form (``endpoint_url``, ``api_key``, ...). 
 come from a text form, so numbers arrive as strings; a malformed number is reported
 as a :class:`CredentialsValidateFailedError` naming the variable.
 
-Wire helpers for embeddings and audio live here for now (``arun.protocols.openai_misc``
-was not committed when this provider was written; fold them there later).
+The embedding and audio wire formats come from :mod:`arun.protocols.openai_misc`.
 """
 
 from __future__ import annotations
@@ -15,10 +14,8 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
 
-import msgspec
-
 from arun.entities.model import PriceConfig
-from arun.errors import CredentialsValidateFailedError, InvokeBadRequestError, InvokeError, InvokeServerUnavailableError
+from arun.errors import CredentialsValidateFailedError, InvokeBadRequestError, InvokeError
 from arun.protocols.openai_chat import classify_error
 from arun.redact import register_secret
 
@@ -36,9 +33,6 @@ __all__ = [
     "price_config",
     "require_endpoint",
     "wrap_validation",
-    "parse_embeddings",
-    "parse_transcription",
-    "silent_wav",
 ]
 
 
@@ -143,78 +137,3 @@ def wrap_validation(exc: BaseException) -> CredentialsValidateFailedError:
         error = CredentialsValidateFailedError(f"{type(exc).__name__}: {exc}")
     error.__cause__ = exc
     return error
-
-
-# -- embeddings ------------------------------------------------------------------------------
-
-
-class _EmbeddingItem(msgspec.Struct):
-    embedding: list[float]
-    index: int | None = None
-
-
-class _EmbeddingUsage(msgspec.Struct):
-    total_tokens: int | None = None
-    prompt_tokens: int | None = None
-
-
-class _EmbeddingResponse(msgspec.Struct):
-    data: list[_EmbeddingItem]
-    model: str | None = None
-    usage: _EmbeddingUsage | None = None
-
-
-_embedding_decoder = msgspec.json.Decoder(_EmbeddingResponse)
-
-
-def parse_embeddings(body: bytes, expected: int) -> tuple[list[list[float]], int | None, str | None]:
-    """``data[].embedding`` in input order (by ``index``), the token count if reported, the model."""
-    try:
-        response = _embedding_decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvokeServerUnavailableError(f"[{PROVIDER}] Server Unavailable Error, malformed embeddings response: {exc}") from None
-    items = response.data
-    if all(item.index is not None for item in items):
-        items = sorted(items, key=lambda item: item.index)  # type: ignore[arg-type, return-value]
-    if len(items) != expected:
-        raise InvokeServerUnavailableError(
-            f"[{PROVIDER}] Server Unavailable Error, {len(items)} embeddings returned for {expected} inputs"
-        )
-    usage = response.usage
-    tokens = None
-    if usage is not None:
-        tokens = usage.total_tokens if usage.total_tokens is not None else usage.prompt_tokens
-    return [item.embedding for item in items], tokens, response.model
-
-
-# -- audio -----------------------------------------------------------------------------------
-
-
-class _Transcription(msgspec.Struct):
-    text: str
-
-
-_transcription_decoder = msgspec.json.Decoder(_Transcription)
-
-
-def parse_transcription(body: bytes, content_type: str | None) -> str:
-    """``{"text": ...}`` (json), or the plain body for text formats."""
-    if content_type and "json" not in content_type:
-        return body.decode("utf-8", "replace").strip()
-    try:
-        return _transcription_decoder.decode(body).text
-    except msgspec.DecodeError:
-        if content_type:
-            raise InvokeServerUnavailableError(f"[{PROVIDER}] Server Unavailable Error, malformed transcription response") from None
-        return body.decode("utf-8", "replace").strip()
-
-
-def silent_wav(seconds: float = 0.2, rate: int = 16000) -> bytes:
-    """A tiny valid 16-bit mono PCM WAV of silence (used to validate speech2text credentials)."""
-    import struct
-
-    frames = int(seconds * rate)
-    data = b"\x00\x00" * frames
-    header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
-    fmt = b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
-    return header + fmt + b"data" + struct.pack("<I", len(data)) + data

@@ -538,7 +538,7 @@ async def test_rerank_malformed_response(rt: ModelRuntime, creds: dict[str, str]
 
 async def test_speech2text(rt: ModelRuntime, creds: dict[str, str], upstream: Any) -> None:
     s2t = rt.get_model_instance(PROVIDER, "speech2text")
-    audio = b"RIFF" + bytes(2000)
+    audio = b"RIFF\x00\x00\x00\x00WAVE" + bytes(2000)
     text = await s2t.invoke(MODEL, {**creds, "language": "en", "initial_prompt": "names: Arun"}, audio)
     assert text == transcript_text(len(audio))
     form = last_body(upstream, "/v1/audio/transcriptions")

@@ -12,17 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
-
 from arun.entities.common import I18nObject
 from arun.entities.embedding import EmbeddingInputType, TextEmbeddingResult
 from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
 from arun.model_types.text_embedding import TextEmbeddingModel
+from arun.protocols.openai_misc import build_embedding_body, parse_embedding_response
 from arun.providers.openai_api_compatible._common import (
+    PROVIDER,
     auth_headers,
     cred_int,
     error_mapper,
-    parse_embeddings,
     price_config,
     require_endpoint,
     url_for,
@@ -63,17 +62,16 @@ class OAICompatEmbeddingModel(TextEmbeddingModel):
         if isinstance(prefix, str) and prefix:
             texts = [prefix + t for t in texts]
         inputs = await self._truncate(schema, texts)
-        body: dict[str, Any] = {"model": wire_model(model, credentials), "input": inputs, "encoding_format": "float"}
-        if user:
-            body["user"] = user
+        body = build_embedding_body(wire_model(model, credentials), inputs, encoding_format="float", user=user)
         resp = await self.http.request(
             "POST",
             url_for(credentials, "/embeddings"),
             headers=auth_headers(credentials),
-            data=msgspec.json.encode(body),
+            data=body,
             error_mapper=error_mapper(),
         )
-        vectors, tokens, upstream_model = parse_embeddings(resp.body, len(inputs))
+        parsed = parse_embedding_response(PROVIDER, resp.body, len(inputs))
+        vectors, tokens = parsed.embeddings, parsed.tokens
         if tokens is None:
             tokens = sum(await self.get_num_tokens(model, credentials, inputs))
         return TextEmbeddingResult(model=model, embeddings=vectors, usage=self._calc_response_usage(schema, tokens))

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import msgspec
-
 from arun.entities.common import I18nObject
 from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
 from arun.model_types.tts import TTSModel
+from arun.protocols.openai_misc import build_speech_body
 from arun.providers.openai_api_compatible._common import (
     auth_headers,
     error_mapper,
@@ -70,14 +69,14 @@ class OAICompatText2SpeechModel(TTSModel):
     async def _invoke(
         self, model: str, credentials: Mapping[str, Any], content_text: str, voice: str, user: str | None
     ) -> AsyncIterator[bytes]:
-        body = {"model": wire_model(model, credentials), "input": content_text, "voice": voice, "response_format": "mp3"}
+        body = build_speech_body(wire_model(model, credentials), content_text, voice, response_format="mp3")
         headers = auth_headers(credentials)
         headers["Accept"] = "application/octet-stream"
         resp = await self.http.stream(
             "POST",
             url_for(credentials, "/audio/speech"),
             headers=headers,
-            data=msgspec.json.encode(body),
+            data=body,
             error_mapper=error_mapper(),
         )
         return _audio(resp)
