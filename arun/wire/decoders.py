@@ -17,12 +17,10 @@ SSEEvent = tuple  # (event name or None, data bytes)
 class SSEDecoder:
     """``feed(chunk) -> [(event, data), ...]``; ``close()`` flushes an unterminated event."""
 
-    __slots__ = ("_tail", "_data", "_event", "_cr")
+    __slots__ = ("_tail", "_cr")
 
     def __init__(self) -> None:
         self._tail = b""
-        self._data: list[bytes] = []
-        self._event: str | None = None
         self._cr = False
 
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
@@ -37,28 +35,35 @@ class SSEDecoder:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if self._tail:
             chunk = self._tail + chunk
-        lines = chunk.split(b"\n")
-        self._tail = lines.pop()
+        # Every complete event ends with a blank line: split on it once, then take the
+        # common shape (a single "data: ..." line) without walking lines one by one.
+        blocks = chunk.split(b"\n\n")
+        self._tail = blocks.pop()
         out: list[tuple[str | None, bytes]] = []
-        data = self._data
-        for line in lines:
-            if not line:
-                if data:
-                    out.append((self._event, data[0] if len(data) == 1 else b"\n".join(data)))
-                    data.clear()
-                self._event = None
-                continue
+        for block in blocks:
+            if block[:6] == b"data: " and b"\n" not in block:
+                out.append((None, block[6:]))
+            elif block:
+                self._block(block, out)
+        return out
+
+    def _block(self, block: bytes, out: list[tuple[str | None, bytes]]) -> None:
+        """The general case: comments, named events, multi-line data, other fields."""
+        data: list[bytes] = []
+        event: str | None = None
+        for line in block.split(b"\n"):
             if line[:5] == b"data:":
                 value = line[5:]
                 data.append(value[1:] if value[:1] == b" " else value)
             elif line[:6] == b"event:":
-                self._event = line[6:].strip().decode("utf-8", "replace")
+                event = line[6:].strip().decode("utf-8", "replace")
             # comments (":...") and other fields (id, retry) are ignored
-        return out
+        if data:
+            out.append((event, data[0] if len(data) == 1 else b"\n".join(data)))
 
     def close(self) -> list[tuple[str | None, bytes]]:
         """Flush what is pending at end of stream (a final event without a blank line)."""
-        out = self.feed(b"\n\n") if (self._tail or self._data) else []
+        out = self.feed(b"\n\n") if self._tail.strip() else []
         self._tail = b""
         return out
 
