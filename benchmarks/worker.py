@@ -178,7 +178,7 @@ class Scenario:
             t0 = time.perf_counter()
             vecs = await self.c.embed_all(texts)
             self.lat.append(time.perf_counter() - t0)
-            self.requests += (len(texts) + batch - 1) // batch
+            self.requests += getattr(self.c, "batches", None) or (len(texts) + batch - 1) // batch
         else:
             nb = (len(texts) + batch - 1) // batch
             out: list[Any] = [None] * nb

@@ -66,8 +66,13 @@ class Client:
 
     async def embed_all(self, texts: list[str]) -> list[list[float]]:
         # arun batches by the model's max_chunks itself; same in-flight bound as the others
+        self.batches = 0
+
+        def progress(_n: int) -> None:
+            self.batches += 1
+
         r = await self.emb.invoke(model=EMBED_MODEL, credentials=self.creds, texts=texts,
-                                  max_concurrency=self.spec.get("conc", 16))
+                                  max_concurrency=self.spec.get("conc", 16), on_progress=progress)
         return r.embeddings
 
     async def rerank(self, query: str, docs: list[str], top_n: int) -> list[tuple[int, float, Any]]:
