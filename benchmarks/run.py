@@ -65,6 +65,7 @@ DEFAULT_SCENARIOS = list(SCENARIOS)
 SMOKE = {
     "stream_c1": {"requests": 20},
     "stream_c64": {"requests": 128},
+    "stream_c512": {"requests": 512},
     "stream_c64_ev": {"requests": 64},
     "chat_c1": {"requests": 30},
     "chat_c64": {"requests": 128},
@@ -495,8 +496,8 @@ def report(payload: dict[str, Any], rows: list[dict[str, Any]],
     lines = [
         "# arun benchmarks: arun vs the floor vs the openai SDK vs LiteLLM",
         "",
-        f"Generated {payload['when']} by `python -m benchmarks.run "
-        f"{' '.join(payload['argv'])}`".replace(" `", "`"),
+        "Generated {} by `{}`".format(
+            payload["when"], " ".join(["python -m benchmarks.run", *payload["argv"]])),
         "",
         f"Machine: {m.get('cpu', '?')}, {m['cpus']} CPUs, Python {m['python']}, {m['platform']}. "
         "The upstream and the client share the machine; each is one process (one core at most).",
