@@ -26,7 +26,8 @@ def main(argv: list[str]) -> int:
     width = 0.8 / max(1, len(clients))
     for ax, key, title in (
         (axes[0], "cpu_ms_per_call", "client CPU per call (ms, log) — lower is better"),
-        (axes[1], "rps", "throughput (requests/s, log) — higher is better"),
+        (axes[1], "cps", "throughput (chunks/s, log) — higher is better\n"
+                         "(stream: content chunks; chat: responses; embed: vectors; rerank: results)"),
     ):
         for j, cl in enumerate(clients):
             xs, ys = [], []
