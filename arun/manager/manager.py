@@ -229,7 +229,7 @@ class ModelManager:
     ) -> None:
         self._store_arg = store if store is not None else default_store_url()
         self._state_arg = state if state is not None else os.environ.get("ARUN_STATE_URL", "memory://")
-        self._store: CredentialStore | None = store if isinstance(store, CredentialStore) else None
+        self._store: CredentialStore | None = None if store is None or isinstance(store, str) else store
         self._state: StateStore | None = None if isinstance(self._state_arg, str) else self._state_arg
         self._runtime = runtime
         self._owns: list[Any] = []
