@@ -37,7 +37,7 @@ QUOTA_UNITS = {
 }
 
 
-class Credentials(dict):  # type: ignore[type-arg]
+class Credentials(dict):  # type: ignore[type-arg,unused-ignore]
     """Decrypted credentials: a plain dict for the model code, with a repr that hides the values."""
 
     __slots__ = ()

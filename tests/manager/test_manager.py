@@ -418,3 +418,24 @@ async def test_provider_listing_statuses(manager, upstream):
     await manager.disable_model(t.id, "openai", "llm", "gpt-4o")
     models = {m.model: m.status for m in await manager.list_models(t.id, "openai", "llm")}
     assert models["gpt-4o"] == "disabled" and models["gpt-4o-mini"] == "active"
+
+
+async def test_stream_error_after_first_chunk_is_typed_and_not_rotated(manager, upstream):
+    from arun.errors import InvokeConnectionError
+
+    t = await manager.create_tenant("acme")
+    await manager.save_provider_credentials(t.id, "openai", creds(upstream, "sk-inherit-key-0"))
+    await manager.add_lb_config(t.id, "openai", "llm", "gpt-4o-mini", "__inherit__")
+    await manager.add_lb_config(t.id, "openai", "llm", "gpt-4o-mini", "second", creds(upstream, "sk-second-key-0"))
+    await manager.enable_load_balancing(t.id, "openai", "llm", "gpt-4o-mini")
+    inst = await manager.get_model_instance(t.id, "openai", "llm", "gpt-4o-mini")
+    upstream.stats.reset()
+    upstream.faults.push(Fault(disconnect_after=2), path="/v1/chat/completions", times=1)
+    stream = await inst.invoke_llm([UserPromptMessage(content="a long enough message to stream several chunks")], stream=True)
+    got = 0
+    with pytest.raises(InvokeConnectionError):
+        async for _ in stream:
+            got += 1
+    assert got >= 1 and upstream.stats.total == 1  # no mid-stream failover
+    states = await manager.lb_states(t.id, "openai", "llm", "gpt-4o-mini")
+    assert not any(s.in_cooldown for s in states)
