@@ -60,6 +60,9 @@ class InvokeError(ValueError):
     """Base class of every failure of a model invocation."""
 
     description: str | None = None
+    #: Response headers of the failed call when there was a response (``x-should-retry``,
+    #: ``x-ratelimit-*``, ...); read by the policy layer.  None otherwise.
+    headers: Any = None
 
     def __init__(
         self,

@@ -94,7 +94,7 @@ def build_error(
         text = f"[{provider}] Incorrect model credentials provided, please check and try again. ({where}{message})"
     else:
         text = f"[{provider}] {cls.description}, {where}{message}"
-    return cls(
+    error = cls(
         text,
         provider=provider,
         status=status,
@@ -102,3 +102,6 @@ def build_error(
         retry_after=parse_retry_after(headers),
         body=body[:2000].decode("utf-8", "replace") if body else None,
     )
+    if headers:
+        error.headers = headers  # rate-limit and x-should-retry hints for the policy layer
+    return error
