@@ -58,7 +58,7 @@ from arun.errors import (
     InvokeStreamInterruptedError,
     InvokeTimeoutError,
 )
-from arun.policy.retry import RetryPolicy, describe
+from arun.policy.retry import Decision, RetryPolicy, describe
 from arun.policy.strategies import ConfigStats, PickContext, Strategy, make_strategy
 from arun.policy.trace import ConfigStatus, Trace, finish_span, start_span
 from arun.redact import redact
@@ -486,6 +486,8 @@ class PolicyRouter:
         retries = rotations = 0
         last: InvokeError | None = None
         last_cfg: CredentialConfig | None = None
+        # the latest failure that may be retried: a dead key tried after it does not cancel its retry
+        retry_from: tuple[CredentialConfig, Decision] | None = None
         started = self._clock()
         while True:
             cfg: CredentialConfig | None = None
@@ -493,6 +495,8 @@ class PolicyRouter:
                 cfg = await self._pick(ts, excluded, trace, started, wait=True)
             else:
                 d = policy.decide(last, retries)
+                if d.retry:
+                    retry_from = (last_cfg, d)
                 if d.exclude:
                     excluded.add(last_cfg.id)
                     trace.add("skip", name, last_cfg.id, reason=d.reason, retry_after=last.retry_after)
@@ -504,18 +508,21 @@ class PolicyRouter:
                         trace.add("rotate", name, cfg.id, away_from=last_cfg.id, error=type(last).__name__)
                 elif d.rotate:
                     trace.add("skip", name, reason="rotation budget spent", max_rotations=policy.max_rotations)
-                if cfg is None and d.retry:
+                if cfg is None and retry_from is not None:
                     if retries >= policy.max_retries:
                         trace.add("skip", name, reason="retry budget spent", max_retries=policy.max_retries)
                     else:
-                        trace.add("wait", name, last_cfg.id, reason=d.reason, seconds=round(d.delay, 6))
-                        if d.delay > 0:
-                            await self._sleep(d.delay)
-                            trace.waited += d.delay
+                        again, rd = retry_from
+                        retry_from = None
+                        trace.add("wait", name, again.id, reason=rd.reason, seconds=round(rd.delay, 6))
+                        if rd.delay > 0:
+                            await self._sleep(rd.delay)
+                            trace.waited += rd.delay
                         retries += 1
                         trace.retries += 1
                         tried.clear()
-                        cfg = await self._pick(ts, excluded, trace, started, wait=False) or last_cfg
+                        # a healthy config after the wait, else the one that asked us to wait
+                        cfg = await self._pick(ts, excluded, trace, started, wait=False) or again
                         trace.add("retry", name, cfg.id, error=type(last).__name__)
                 if cfg is None:
                     raise last
