@@ -27,7 +27,7 @@ _known_re: re.Pattern[str] | None = None
 def register_secret(value: object) -> None:
     """Remember a secret value so that :func:`redact` hides it wherever it appears."""
     global _known_re
-    if isinstance(value, str) and len(value) >= 4 and value not in _known:
+    if isinstance(value, str) and len(value) >= 8 and value not in _known:
         _known.add(value)
         _known_re = re.compile("|".join(re.escape(s) for s in sorted(_known, key=len, reverse=True)))
 

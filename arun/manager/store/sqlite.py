@@ -62,7 +62,13 @@ class SqliteStore(SqlStore):
         if self.path != ":memory:" and not os.path.isdir(os.path.dirname(os.path.abspath(self.path))):
             raise StoreUnavailableError(f"SQLite database unavailable: directory of {self.path!r} does not exist")
         try:
-            conn = await aiosqlite.connect(self.path, isolation_level=None)
+            pending = aiosqlite.connect(self.path, isolation_level=None)
+            # aiosqlite's worker is a non-daemon thread: a store the caller forgets to close
+            # would keep the interpreter from exiting. Closing is still the contract.
+            worker = getattr(pending, "_thread", None)
+            if worker is not None:
+                worker.daemon = True
+            conn = await pending
         except (sqlite3.Error, OSError, ValueError) as exc:
             await asyncio.sleep(0.01)  # let aiosqlite's worker thread finish stopping on this loop
             raise (_map_error(exc) or StoreError(f"SQLite error: {redact(str(exc))}")) from exc
