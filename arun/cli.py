@@ -50,12 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--port", type=int, default=0)
     bench = sub.add_parser("bench", help="benchmarks: arun vs the bare-client floor and peers")
     bench.add_argument("rest", nargs=argparse.REMAINDER)
-    try:
-        from arun.manager.cli import register
-    except ImportError:  # pragma: no cover - the manager layer is optional at import
-        register = None
-    if register is not None:
-        register(sub)
+    from arun.manager.cli import register
+
+    register(sub)
     return parser
 
 

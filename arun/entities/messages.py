@@ -182,4 +182,4 @@ _messages_converter = msgspec.json.Decoder(list[AnyPromptMessage])
 
 def messages_from_dicts(items: list[dict[str, Any]]) -> list[PromptMessage]:
     """Build messages from plain dicts (``{"role": "user", "content": "hi"}``)."""
-    return msgspec.convert(items, list[AnyPromptMessage])  # type: ignore[return-value]
+    return list(msgspec.convert(items, list[AnyPromptMessage]))

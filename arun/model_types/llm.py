@@ -86,9 +86,8 @@ class LargeLanguageModel(AIModel):
         if hooks:
             await fire(hooks, "on_before_invoke", **call)  # type: ignore[arg-type]
         try:
-            result = self._invoke(model, credentials, messages, params, tool_list, stop_list, stream, user)
-            if inspect.isawaitable(result):
-                result = await result
+            pending: Any = self._invoke(model, credentials, messages, params, tool_list, stop_list, stream, user)
+            result: Any = await pending if inspect.isawaitable(pending) else pending
         except ParameterValidationError:
             raise  # a caller mistake found while building the request (e.g. json_schema missing)
         except Exception as exc:

@@ -94,7 +94,7 @@ class LLMStream:
         message = delta.message
         content = message.content
         if content.__class__ is str:
-            self._parts.append(content)  # type: ignore[arg-type]
+            self._parts.append(content)  # type: ignore[arg-type,unused-ignore]
         if message.tool_calls:
             self._tool_calls.extend(message.tool_calls)
         if delta.finish_reason is not None:

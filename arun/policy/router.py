@@ -526,15 +526,16 @@ class PolicyRouter:
                         trace.add("retry", name, cfg.id, error=type(last).__name__)
                 if cfg is None:
                     raise last
+            assert cfg is not None
             tried.add(cfg.id)
             last_cfg = cfg
             trace.config = cfg.id
             try:
                 return await attempt(target, ts, cfg)
-            except self._limit_errors as exc:  # type: ignore[misc]
+            except self._limit_errors as exc:
                 # our own limiter said no (nothing was sent): rotate, never cool the credential
-                exc.limit_exceeded = True  # type: ignore[union-attr]
-                last = exc  # type: ignore[assignment]
+                setattr(exc, "limit_exceeded", True)
+                last = exc  # type: ignore[assignment,unused-ignore]
                 trace.add("skip", name, cfg.id, reason="limit", detail=str(exc)[:200])
             except InvokeError as exc:
                 last = exc
@@ -785,7 +786,7 @@ class RoutedStream:
         message = delta.message
         content = message.content
         if content.__class__ is str:
-            self._parts.append(content)  # type: ignore[arg-type]
+            self._parts.append(content)  # type: ignore[arg-type,unused-ignore]
         if message.tool_calls:
             self._tool_calls.extend(message.tool_calls)
         if delta.finish_reason is not None:

@@ -164,7 +164,7 @@ def finish_span(
     if span is None:
         return
     for ev in trace.events:
-        attrs = {"arun.event.at": ev.at}
+        attrs: dict[str, Any] = {"arun.event.at": ev.at}
         if ev.target:
             attrs["arun.target"] = ev.target
         if ev.config:
@@ -191,5 +191,5 @@ def finish_span(
         span.set_attribute("arun.outcome", trace.outcome)
     if error is not None:
         span.set_attribute("error.type", type(error).__name__)
-        span.set_status(_otel_trace.Status(_otel_trace.StatusCode.ERROR, str(error)[:200]))  # type: ignore[union-attr]
+        span.set_status(_otel_trace.Status(_otel_trace.StatusCode.ERROR, str(error)[:200]))  # type: ignore[union-attr,unused-ignore]
     span.end()

@@ -92,7 +92,7 @@ def load_provider_entity(path: Path) -> ProviderEntity:
     data = dict(data)
     data["supported_model_types"] = _normalise_model_types(data.get("supported_model_types"))
     data.pop("models", None)
-    return _convert(data, ProviderEntity, path)  # type: ignore[no-any-return]
+    return _convert(data, ProviderEntity, path)
 
 
 def merge_rule_template(rule: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +122,7 @@ def model_entity_from_dict(
     if data.get("model_properties") is None:
         data["model_properties"] = {}
     data["fetch_from"] = fetch_from.value
-    return _convert(data, AIModelEntity, path)  # type: ignore[no-any-return]
+    return _convert(data, AIModelEntity, path)
 
 
 def load_model_entities(folder: Path) -> list[AIModelEntity]:
