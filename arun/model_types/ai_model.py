@@ -11,15 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from arun.entities.model import AIModelEntity, FetchFrom, ModelType, PriceInfo, PriceType
-from arun.errors import (
-    InvokeAuthorizationError,
-    InvokeBadRequestError,
-    InvokeConnectionError,
-    InvokeError,
-    InvokeRateLimitError,
-    InvokeServerUnavailableError,
-    ModelNotFoundError,
-)
+from arun.errors import CredentialsValidateFailedError, InvokeAuthorizationError, InvokeError, ModelNotFoundError
 from arun.pricing import get_price
 from arun.redact import redact
 
@@ -27,7 +19,7 @@ if TYPE_CHECKING:
     from arun.runtime.provider import ModelProvider
     from arun.wire.client import HttpClient
 
-__all__ = ["AIModel"]
+__all__ = ["AIModel", "as_validation_error"]
 
 logger = logging.getLogger("arun.model")
 
@@ -143,3 +135,14 @@ class AIModel:
     ) -> PriceInfo:
         return get_price(await self.get_model_schema(model, credentials), price_type, tokens)
 
+
+
+def as_validation_error(exc: BaseException) -> CredentialsValidateFailedError:
+    """What ``validate_credentials`` raises for any failure: the message of an Invoke error
+    (already redacted), else the exception's type and text; the cause is kept."""
+    if isinstance(exc, CredentialsValidateFailedError):
+        return exc
+    text = str(exc) if isinstance(exc, (InvokeError, ValueError)) else f"{type(exc).__name__}: {exc}"
+    error = CredentialsValidateFailedError(text)
+    error.__cause__ = exc
+    return error

@@ -12,7 +12,7 @@ from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk, LLMUsage
 from arun.entities.messages import PromptMessage, PromptMessageTool
 from arun.entities.model import AIModelEntity, ModelPropertyKey, ModelType, ParameterRule, PriceType
 from arun.errors import ParameterValidationError
-from arun.model_types.ai_model import AIModel
+from arun.model_types.ai_model import AIModel, as_validation_error
 from arun.model_types.llm_stream import LLMStream
 from arun.parameters import validate_parameters
 
@@ -162,6 +162,20 @@ class LargeLanguageModel(AIModel):
             currency=prompt.currency,
             latency=0.0,
         )
+
+    async def _validate_by_invoking(
+        self, model: str, credentials: Mapping[str, Any], parameters: dict[str, Any] | None = None
+    ) -> None:
+        """One tiny non-streamed request; every failure becomes CredentialsValidateFailedError."""
+        from arun.entities.messages import UserPromptMessage
+
+        try:
+            await self._invoke(
+                model, credentials, [UserPromptMessage(content="ping")], parameters or {"max_tokens": 5},
+                None, None, False, None,
+            )
+        except Exception as exc:  # a provider must wrap every failure
+            raise as_validation_error(exc) from exc
 
     @staticmethod
     def enforce_stop_tokens(text: str, stop: list[str]) -> str:

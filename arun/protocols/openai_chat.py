@@ -146,6 +146,7 @@ class _Delta(msgspec.Struct):
 class _StreamChoice(msgspec.Struct):
     index: int = 0
     delta: _Delta | None = None
+    text: str | None = None  # the legacy /completions API streams text, not a delta
     finish_reason: str | None = None
     usage: _Usage | None = None  # Moonshot puts usage inside the choice
 
@@ -362,10 +363,11 @@ class ChatStreamAssembler:
             self.finish_reason = choice.finish_reason
         delta = choice.delta
         if delta is None:
-            return None
-        if delta.tool_calls:
-            self._merge_calls(delta.tool_calls)
-        text = delta.content
+            text = choice.text
+        else:
+            if delta.tool_calls:
+                self._merge_calls(delta.tool_calls)
+            text = delta.content
         if not text:
             return None
         self.texts.append(text)

@@ -16,11 +16,11 @@ import msgspec
 from arun.entities.llm import LLMResult, LLMResultChunk, LLMUsage
 from arun.entities.messages import PromptMessage, PromptMessageTool
 from arun.entities.model import AIModelEntity
-from arun.errors import CredentialsValidateFailedError, InvokeError, ParameterValidationError
 from arun.model_types.llm import LargeLanguageModel
 from arun.protocols.openai_chat import ChatStreamAssembler, build_chat_body, classify_error, parse_chat_response
 from arun.redact import register_secret
 from arun.wire.client import StreamResponse
+from arun.protocols.streaming import assemble_stream
 from arun.wire.decoders import SSEDecoder
 
 __all__ = ["OpenAIFamilyLLM", "messages_as_dicts", "iterate_chat_stream"]
@@ -40,24 +40,10 @@ def messages_as_dicts(messages: list[PromptMessage]) -> list[dict[str, Any]]:
     return out
 
 
-async def iterate_chat_stream(resp: StreamResponse, asm: ChatStreamAssembler) -> AsyncIterator[LLMResultChunk]:
+def iterate_chat_stream(resp: StreamResponse, asm: ChatStreamAssembler) -> AsyncIterator[LLMResultChunk]:
     """Read SSE bytes to the end of the body, yielding chunks; the terminal chunk last."""
-    decoder = SSEDecoder()
     feed = asm.feed
-    async with resp:
-        while True:
-            data = await resp.read_chunk()
-            if not data:
-                break
-            for _event, payload in decoder.feed(data):
-                chunk = feed(payload)
-                if chunk is not None:
-                    yield chunk
-        for _event, payload in decoder.close():
-            chunk = feed(payload)
-            if chunk is not None:
-                yield chunk
-        yield asm.final_chunk()
+    return assemble_stream(resp, SSEDecoder(), asm, lambda item: feed(item[1]))
 
 
 class OpenAIFamilyLLM(LargeLanguageModel):
@@ -153,14 +139,4 @@ class OpenAIFamilyLLM(LargeLanguageModel):
         return await asyncio.to_thread(num_tokens_from_messages, model, messages_as_dicts(list(prompt_messages)), tool_dicts)
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
-        """One tiny non-streamed completion; any failure becomes CredentialsValidateFailedError."""
-        from arun.entities.messages import UserPromptMessage
-
-        try:
-            await self._invoke(
-                model, credentials, [UserPromptMessage(content="ping")], {"max_tokens": 5}, None, None, False, None
-            )
-        except (InvokeError, ParameterValidationError) as exc:
-            raise CredentialsValidateFailedError(str(exc)) from exc
-        except Exception as exc:  # a provider must wrap every failure
-            raise CredentialsValidateFailedError(f"{type(exc).__name__}: {exc}") from exc
+        await self._validate_by_invoking(model, credentials)

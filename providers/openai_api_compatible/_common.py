@@ -15,7 +15,8 @@ from functools import partial
 from typing import Any
 
 from arun.entities.model import PriceConfig
-from arun.errors import CredentialsValidateFailedError, InvokeBadRequestError, InvokeError
+from arun.model_types.ai_model import as_validation_error
+from arun.errors import CredentialsValidateFailedError, InvokeBadRequestError
 from arun.protocols.openai_chat import classify_error
 from arun.redact import register_secret
 
@@ -129,11 +130,4 @@ def require_endpoint(credentials: Mapping[str, Any]) -> None:
 
 def wrap_validation(exc: BaseException) -> CredentialsValidateFailedError:
     """Every validation failure becomes CredentialsValidateFailedError (the cause is kept)."""
-    if isinstance(exc, CredentialsValidateFailedError):
-        return exc
-    if isinstance(exc, InvokeError):
-        error = CredentialsValidateFailedError(str(exc))
-    else:
-        error = CredentialsValidateFailedError(f"{type(exc).__name__}: {exc}")
-    error.__cause__ = exc
-    return error
+    return as_validation_error(exc)

@@ -10,9 +10,8 @@ from typing import Any
 import msgspec
 
 from arun.entities.llm import LLMResult, LLMResultChunk, LLMUsage
-from arun.entities.messages import PromptMessage, PromptMessageTool, UserPromptMessage
+from arun.entities.messages import PromptMessage, PromptMessageTool
 from arun.entities.model import AIModelEntity
-from arun.errors import CredentialsValidateFailedError, InvokeError, ParameterValidationError
 from arun.model_types.llm import LargeLanguageModel
 from arun.protocols.anthropic_messages import (
     API_VERSION,
@@ -24,6 +23,7 @@ from arun.protocols.anthropic_messages import (
 )
 from arun.redact import register_secret
 from arun.wire.client import StreamResponse
+from arun.protocols.streaming import assemble_stream
 from arun.wire.decoders import SSEDecoder
 
 DEFAULT_BASE = "https://api.anthropic.com"
@@ -60,30 +60,16 @@ def _count_prompt(messages: Sequence[PromptMessage], tools: Sequence[PromptMessa
     return num_tokens_from_messages("claude", _messages_as_dicts(messages), tool_dicts)
 
 
-async def _iterate(resp: StreamResponse, asm: MessagesStreamAssembler) -> AsyncIterator[LLMResultChunk]:
+def _iterate(resp: StreamResponse, asm: MessagesStreamAssembler) -> AsyncIterator[LLMResultChunk]:
     """Read the SSE body to its end, yielding content chunks, then the terminal chunk."""
-    decoder = SSEDecoder()
     feed = asm.feed
-    async with resp:
-        while True:
-            try:
-                data = await resp.read_chunk()
-            except InvokeError:
-                if asm.done:  # the answer was complete; a broken tail does not matter
-                    break
-                raise
-            if not data:
-                break
-            for event, payload in decoder.feed(data):
-                chunk = feed(event, payload)
-                if chunk is not None:
-                    yield chunk
-        for event, payload in decoder.close():
-            chunk = feed(event, payload, tail=True)
-            if chunk is not None:
-                yield chunk
-        final = asm.final_chunk()  # raises InvokeStreamInterruptedError without message_stop
-    yield final
+    return assemble_stream(
+        resp,
+        SSEDecoder(),
+        asm,
+        lambda item: feed(item[0], item[1]),
+        lambda item: feed(item[0], item[1], tail=True),
+    )
 
 
 class AnthropicLargeLanguageModel(LargeLanguageModel):
@@ -151,12 +137,4 @@ class AnthropicLargeLanguageModel(LargeLanguageModel):
         return await asyncio.to_thread(_count_prompt, list(prompt_messages), list(tools) if tools else None)
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
-        """One tiny non-streamed request; every failure becomes CredentialsValidateFailedError."""
-        try:
-            await self._invoke(
-                model, credentials, [UserPromptMessage(content="ping")], {"max_tokens": 5}, None, None, False, None
-            )
-        except (InvokeError, ParameterValidationError) as exc:
-            raise CredentialsValidateFailedError(str(exc)) from exc
-        except Exception as exc:  # a provider must wrap every failure
-            raise CredentialsValidateFailedError(f"{type(exc).__name__}: {exc}") from exc
+        await self._validate_by_invoking(model, credentials)

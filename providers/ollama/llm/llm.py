@@ -11,7 +11,7 @@ import msgspec
 
 from arun.entities.common import I18nObject
 from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk, LLMUsage
-from arun.entities.messages import PromptMessage, PromptMessageTool, UserPromptMessage
+from arun.entities.messages import PromptMessage, PromptMessageTool
 from arun.entities.model import (
     AIModelEntity,
     DefaultParameterName,
@@ -23,7 +23,6 @@ from arun.entities.model import (
     ParameterType,
     PriceConfig,
 )
-from arun.errors import CredentialsValidateFailedError
 from arun.model_types.llm import LargeLanguageModel
 from arun.protocols.ollama import (
     OllamaStreamAssembler,
@@ -34,6 +33,7 @@ from arun.protocols.ollama import (
 )
 from arun.providers.ollama._common import base_url, flag, headers, int_credential
 from arun.wire.client import StreamResponse
+from arun.protocols.streaming import assemble_stream
 from arun.wire.decoders import NDJSONDecoder
 
 
@@ -172,16 +172,9 @@ class OllamaLargeLanguageModel(LargeLanguageModel):
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
         """One tiny non-streamed chat; every failure becomes CredentialsValidateFailedError."""
-        try:
-            int_credential(credentials, "context_size", 4096)
-            int_credential(credentials, "max_tokens", 4096)
-            await self._invoke(
-                model, credentials, [UserPromptMessage(content="ping")], {"num_predict": 5}, None, None, False, None
-            )
-        except CredentialsValidateFailedError:
-            raise
-        except Exception as exc:
-            raise CredentialsValidateFailedError(f"An error occurred during credentials validation: {exc}") from exc
+        int_credential(credentials, "context_size", 4096)
+        int_credential(credentials, "max_tokens", 4096)
+        await self._validate_by_invoking(model, credentials, {"num_predict": 5})
 
 
 def _count_strings(messages: list[PromptMessage], tools: list[PromptMessageTool] | None) -> list[str]:
@@ -199,21 +192,6 @@ def _count_strings(messages: list[PromptMessage], tools: list[PromptMessageTool]
     return out
 
 
-async def _iterate(resp: StreamResponse, asm: OllamaStreamAssembler) -> AsyncIterator[LLMResultChunk]:
+def _iterate(resp: StreamResponse, asm: OllamaStreamAssembler) -> AsyncIterator[LLMResultChunk]:
     """Read NDJSON to the end of the body; the terminal chunk last (or StreamInterrupted)."""
-    decoder = NDJSONDecoder()
-    feed = asm.feed
-    async with resp:
-        while True:
-            data = await resp.read_chunk()
-            if not data:
-                break
-            for line in decoder.feed(data):
-                chunk = feed(line)
-                if chunk is not None:
-                    yield chunk
-        for line in decoder.close():
-            chunk = feed(line)
-            if chunk is not None:
-                yield chunk
-    yield asm.final_chunk()
+    return assemble_stream(resp, NDJSONDecoder(), asm, asm.feed)

@@ -24,8 +24,8 @@ from typing import Any
 import msgspec
 
 from arun.entities.common import I18nObject
-from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk, LLMResultChunkDelta
-from arun.entities.messages import AssistantPromptMessage, PromptMessage, PromptMessageTool, UserPromptMessage
+from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk
+from arun.entities.messages import AssistantPromptMessage, PromptMessage, PromptMessageTool
 from arun.entities.model import (
     AIModelEntity,
     DefaultParameterName,
@@ -36,9 +36,10 @@ from arun.entities.model import (
     ParameterRule,
     ParameterType,
 )
-from arun.errors import CredentialsValidateFailedError, InvokeServerUnavailableError, InvokeStreamInterruptedError
-from arun.protocols.openai_chat import classify_error
-from arun.protocols.openai_llm import OpenAIFamilyLLM
+from arun.errors import CredentialsValidateFailedError, InvokeServerUnavailableError
+from arun.model_types.ai_model import as_validation_error
+from arun.protocols.openai_chat import ChatStreamAssembler, classify_error
+from arun.protocols.openai_llm import OpenAIFamilyLLM, iterate_chat_stream
 from arun.providers.openai_api_compatible._common import (
     PROVIDER,
     cred_int,
@@ -47,9 +48,7 @@ from arun.providers.openai_api_compatible._common import (
     require_endpoint,
     url_for,
     wire_model,
-    wrap_validation,
 )
-from arun.wire.decoders import SSEDecoder
 
 _MODES = ("chat", "completion")
 _INT_LIMIT = 2147483647
@@ -264,69 +263,7 @@ class OAICompatLargeLanguageModel(OpenAIFamilyLLM):
                 finish_reason=choice.finish_reason,
             )
         resp_stream = await self.http.stream("POST", url, headers=headers, data=data, error_mapper=error_mapper())
-        return self._completion_stream(resp_stream, model, prompt_messages, usage_fn)
-
-    async def _completion_stream(
-        self, resp: Any, model: str, prompt_messages: list[PromptMessage], usage_fn: Any
-    ) -> AsyncIterator[LLMResultChunk]:
-        decoder = SSEDecoder()
-        texts: list[str] = []
-        finish: str | None = None
-        done = False
-        usage: _Usage | None = None
-        index = 0
-
-        def handle(payload: bytes) -> LLMResultChunk | None:
-            nonlocal finish, done, usage, index
-            if payload[:6] == b"[DONE]":
-                done = True
-                return None
-            parsed = _decode_completion(payload)
-            if parsed.usage is not None:
-                usage = parsed.usage
-            if not parsed.choices:
-                return None
-            choice = parsed.choices[0]
-            if choice.finish_reason:
-                finish = choice.finish_reason
-            if not choice.text:
-                return None
-            texts.append(choice.text)
-            index += 1
-            return LLMResultChunk(
-                model=model,
-                prompt_messages=prompt_messages,
-                delta=LLMResultChunkDelta(index=index, message=AssistantPromptMessage(content=choice.text)),
-            )
-
-        async with resp:
-            while True:
-                data = await resp.read_chunk()
-                if not data:
-                    break
-                for _event, payload in decoder.feed(data):
-                    chunk = handle(payload)
-                    if chunk is not None:
-                        yield chunk
-            for _event, payload in decoder.close():
-                chunk = handle(payload)
-                if chunk is not None:
-                    yield chunk
-        if not done and finish is None:
-            raise InvokeStreamInterruptedError(
-                f"[{PROVIDER}] Stream Interrupted: the upstream ended the stream before it finished"
-            )
-        u = usage
-        yield LLMResultChunk(
-            model=model,
-            prompt_messages=prompt_messages,
-            delta=LLMResultChunkDelta(
-                index=index + 1,
-                message=AssistantPromptMessage(content=""),
-                usage=usage_fn(u.prompt_tokens if u else None, u.completion_tokens if u else None, "".join(texts)),
-                finish_reason=finish or "stop",
-            ),
-        )
+        return iterate_chat_stream(resp_stream, ChatStreamAssembler(PROVIDER, model, prompt_messages, usage_fn))
 
     # -- validation ------------------------------------------------------------------------
 
@@ -335,8 +272,6 @@ class OAICompatLargeLanguageModel(OpenAIFamilyLLM):
         require_endpoint(credentials)
         try:
             build_llm_schema(model, credentials)
-            await self._invoke(
-                model, credentials, [UserPromptMessage(content="ping")], {"max_tokens": 5}, None, None, False, None
-            )
         except Exception as exc:
-            raise wrap_validation(exc) from exc
+            raise as_validation_error(exc) from exc
+        await self._validate_by_invoking(model, credentials)
