@@ -13,6 +13,12 @@ from arun.entities.messages import PromptMessage, PromptMessageTool
 from arun.entities.model import AIModelEntity, ModelPropertyKey, ModelType, ParameterRule, PriceType
 from arun.errors import ParameterValidationError
 from arun.model_types.ai_model import AIModel, as_validation_error
+from arun.model_types.code_block import (
+    CODE_BLOCK_FORMATS,
+    code_block_request,
+    strip_fences_result,
+    strip_fences_stream,
+)
 from arun.model_types.llm_stream import LLMStream
 from arun.parameters import validate_parameters
 
@@ -86,7 +92,14 @@ class LargeLanguageModel(AIModel):
         if hooks:
             await fire(hooks, "on_before_invoke", **call)  # type: ignore[arg-type]
         try:
-            pending: Any = self._invoke(model, credentials, messages, params, tool_list, stop_list, stream, user)
+            code_block = params.get("response_format") in CODE_BLOCK_FORMATS
+            if code_block:  # Dify's code-block mode for models without a native JSON mode
+                wire_messages, wire_params, wire_stop = code_block_request(messages, params, stop_list)
+            else:
+                wire_messages, wire_params, wire_stop = messages, params, stop_list
+            pending: Any = self._invoke(
+                model, credentials, wire_messages, wire_params, tool_list, wire_stop, stream, user
+            )
             result: Any = await pending if inspect.isawaitable(pending) else pending
         except ParameterValidationError:
             raise  # a caller mistake found while building the request (e.g. json_schema missing)
@@ -98,12 +111,16 @@ class LargeLanguageModel(AIModel):
                 raise
             raise error from exc
         if isinstance(result, LLMResult):
+            if code_block:
+                strip_fences_result(result)
             now = perf_counter()
             result.usage.latency = round(now - started, 6)
             result.usage.time_to_first_token = result.usage.latency
             if hooks:
                 await fire(hooks, "on_after_invoke", result=result, **call)  # type: ignore[arg-type]
             return result
+        if code_block:
+            result = strip_fences_stream(result)
         return LLMStream(self, result, model, messages, started, hooks, call)
 
     # -- provider hooks ---------------------------------------------------------------
