@@ -456,6 +456,8 @@ class MemoryLimiter:
 
     def _check(self, st: _Key, rpm: int | None, tpm: int | None, mif: int | None, tokens: int, now: float) -> tuple[str, float | None] | None:
         """None when there is capacity now, else (reason, seconds until it may return or None)."""
+        if tpm is not None and tokens > tpm:
+            return "too_large", None
         if st.blocked_until > now:
             return "blocked", st.blocked_until - now
         log = st.log
@@ -469,8 +471,6 @@ class MemoryLimiter:
         if rpm is not None and len(log) >= rpm:
             return "rpm", log[len(log) - rpm][0] + window - now
         if tpm is not None:
-            if tokens > tpm:
-                return "too_large", None
             if st.used + tokens > tpm:
                 left = st.used
                 for e in log:

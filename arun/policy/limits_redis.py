@@ -90,21 +90,21 @@ local lr = redis.call('HMGET', KEYS[6], 'rpm', 'tpm')
 # tokens, reservation id, lease_ms.
 # Returns {1, now_ms, recorded (0/1)} or {0, wait_ms (-1 never, -2 unknown), reason, detail}.
 _ACQUIRE_LUA = _PRUNE + """
-local bl = redis.call('PTTL', KEYS[5])
-if bl > 0 then return {0, bl, 'blocked', redis.call('GET', KEYS[5]) or ''} end
 local rpm = tonumber(ARGV[2])
 local tpm = tonumber(ARGV[3])
 local mif = tonumber(ARGV[4])
 local tokens = tonumber(ARGV[5])
 if lr[1] then local v = tonumber(lr[1]); if rpm < 0 or v < rpm then rpm = v end end
 if lr[2] then local v = tonumber(lr[2]); if tpm < 0 or v < tpm then tpm = v end end
+if tpm >= 0 and tokens > tpm then return {0, -1, 'too_large', tostring(tpm)} end
+local bl = redis.call('PTTL', KEYS[5])
+if bl > 0 then return {0, bl, 'blocked', redis.call('GET', KEYS[5]) or ''} end
 local count = redis.call('ZCARD', KEYS[1])
 if rpm >= 0 and count >= rpm then
   local e = redis.call('ZRANGE', KEYS[1], count - rpm, count - rpm, 'WITHSCORES')
   return {0, math.max(1, math.ceil(tonumber(e[2]) + W - now)), 'rpm', tostring(rpm)}
 end
 if tpm >= 0 then
-  if tokens > tpm then return {0, -1, 'too_large', tostring(tpm)} end
   if used + tokens > tpm then
     local left = used
     local start = 0
@@ -346,6 +346,11 @@ class RedisLimiter:
         loc = self._local(key)
         tokens = max(0, int(tokens))
         start = time.monotonic()
+        tpm = spec.tpm
+        if loc.learned_tpm is not None and (tpm is None or loc.learned_tpm < tpm):
+            tpm = loc.learned_tpm
+        if tpm is not None and tokens > tpm:
+            raise LimitExceededError(key, "too_large", None, f"{tokens} tokens > tpm {tpm}")
         if not loc.waiting and loc.blocked_until <= start:
             got = await self._try(key, loc, spec, tokens, 0.0)
             if isinstance(got, Permit):
