@@ -186,10 +186,12 @@ class Permit:
     Leaving without :meth:`settle` keeps the whole reservation (counts as used).
     """
 
-    __slots__ = ("key", "tokens", "waited", "_released")
+    __slots__ = ("key", "tokens", "waited", "granted_at", "_released")
 
     def __init__(self, key: str, tokens: int, waited: float) -> None:
         self.key = key
+        #: Wall-clock seconds of the grant on the backend's clock (Redis ``TIME`` for Redis), if known.
+        self.granted_at: float | None = None
         #: Tokens currently charged to the window for this request.
         self.tokens = tokens
         #: Seconds spent waiting for capacity.
@@ -433,13 +435,18 @@ class MemoryLimiter:
     """Limits for one process (the embedded default).
 
     Every check-and-reserve runs without awaiting, so it is atomic under
-    asyncio.  ``window`` is the rpm/tpm window in seconds (60; shorter in tests).
+    asyncio.  ``window`` is the rpm/tpm window in seconds (60; shorter in tests);
+    ``margin`` keeps each reservation counted that much longer (default 0).
     """
 
-    def __init__(self, *, window: float = DEFAULT_WINDOW, clock: Any = time.monotonic) -> None:
-        if not window > 0:
-            raise ValueError("window must be > 0")
+    def __init__(self, *, window: float = DEFAULT_WINDOW, margin: float = 0.0, clock: Any = time.monotonic) -> None:
+        if not window > 0 or margin < 0:
+            raise ValueError("window must be > 0 and margin >= 0")
         self.window = float(window)
+        #: Extra seconds a reservation stays counted, to absorb the skew between the
+        #: decision and the upstream's own clock (transit time that varies per request).
+        self.margin = float(margin)
+        self._span = self.window + self.margin
         self._clock = clock
         self._keys: dict[str, _Key] = {}
         self._closed = False
@@ -461,7 +468,7 @@ class MemoryLimiter:
         if st.blocked_until > now:
             return "blocked", st.blocked_until - now
         log = st.log
-        window = self.window
+        window = self._span
         if log:
             cutoff = now - window
             while log and log[0][0] <= cutoff:
@@ -613,15 +620,15 @@ class MemoryLimiter:
 
 # --------------------------------------------------------------------------------------
 def open_limiter(url: str = "memory://", **kwargs: Any) -> Limiter:
-    """``memory://`` or ``redis://host:port/db?prefix=...&window=60&lease=600``.
+    """``memory://`` or ``redis://host:port/db?prefix=...&window=60&margin=0&lease=600``.
 
-    ``window`` (seconds) also works as a keyword; Redis connections open lazily.
+    ``window`` and ``margin`` (seconds) also work as keywords; Redis connections open lazily.
     """
     scheme = url.split(":", 1)[0].lower()
     if scheme == "memory":
         for k, v in parse_qsl(urlsplit(url).query):
-            if k == "window":
-                kwargs.setdefault("window", float(v))
+            if k in ("window", "margin"):
+                kwargs.setdefault(k, float(v))
         return MemoryLimiter(**kwargs)
     if scheme in ("redis", "rediss", "unix"):
         from arun.policy.limits_redis import RedisLimiter

@@ -253,15 +253,16 @@ class RedisLimiter:
     """Limits in Redis.  Build with :meth:`from_url` or hand over a client."""
 
     def __init__(self, client: "aioredis.Redis", *, prefix: str = "", window: float = DEFAULT_WINDOW,
-                 lease: float = 600.0, poll: float = 0.05) -> None:
-        if not window > 0:
-            raise ValueError("window must be > 0")
+                 lease: float = 600.0, poll: float = 0.05, margin: float = 0.0) -> None:
+        if not window > 0 or margin < 0:
+            raise ValueError("window must be > 0 and margin >= 0")
         self._r = client
         self.prefix = prefix
         self.window = float(window)
+        self.margin = float(margin)
         self.lease = float(lease)
         self.poll = float(poll)
-        self._window_ms = int(round(self.window * 1000))
+        self._window_ms = int(round((self.window + self.margin) * 1000))
         self._lease_ms = int(round(self.lease * 1000))
         self._locals: dict[str, _Local] = {}
         self._ids = itertools.count()
@@ -271,17 +272,17 @@ class RedisLimiter:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "RedisLimiter":
-        """``redis://host:port/db?prefix=...&window=60&lease=600&poll=0.05`` (plus redis-py options)."""
+        """``redis://host:port/db?prefix=...&window=60&margin=0&lease=600&poll=0.05`` (plus redis-py options)."""
         parts = urlsplit(url)
         own: dict[str, Any] = {}
-        for name in ("prefix", "window", "lease", "poll"):
+        for name in ("prefix", "window", "lease", "poll", "margin"):
             if name in kwargs:
                 own[name] = kwargs.pop(name)
         rest = []
         for k, v in parse_qsl(parts.query, keep_blank_values=True):
             if k == "prefix":
                 own.setdefault("prefix", v)
-            elif k in ("window", "lease", "poll"):
+            elif k in ("window", "lease", "poll", "margin"):
                 own.setdefault(k, float(v))
             else:
                 rest.append((k, v))
@@ -330,7 +331,9 @@ class RedisLimiter:
                 self._spawn(self._r.zrem(loc.keys[3], member))
             raise
         if int(res[0]) == 1:
-            return _RedisPermit(key, tokens, waited, self, loc, member, int(res[2]) == 1, mif is not None)
+            permit = _RedisPermit(key, tokens, waited, self, loc, member, int(res[2]) == 1, mif is not None)
+            permit.granted_at = int(res[1]) / 1000.0
+            return permit
         wait_ms = int(res[1])
         wait = None if wait_ms < 0 else wait_ms / 1000.0
         reason = str(res[2])
