@@ -27,6 +27,9 @@ class LLMStream:
     __slots__ = (
         "_llm",
         "_agen",
+        "_next",
+        "_batch",
+        "_buffer",
         "model",
         "prompt_messages",
         "_started",
@@ -53,6 +56,11 @@ class LLMStream:
     ) -> None:
         self._llm = llm
         self._agen = agen
+        # a source that hands out a network read's worth of chunks at a time (AssembledStream)
+        # is drained from a local buffer: one await per read instead of one per chunk
+        self._batch = getattr(agen, "read_batch", None)
+        self._next = agen.__anext__
+        self._buffer: list[LLMResultChunk] = []
         self.model = model
         self.prompt_messages = prompt_messages
         self._started = started
@@ -73,7 +81,23 @@ class LLMStream:
         if self._done:
             raise StopAsyncIteration
         try:
-            chunk = await self._agen.__anext__()
+            buffer = self._buffer
+            if buffer:
+                chunk = buffer.pop()
+            elif self._batch is not None:
+                while not buffer:
+                    batch = await self._batch()
+                    if not batch:
+                        if self._agen.finished:  # type: ignore[attr-defined]
+                            batch = await self._batch()  # raises a held-back failure, if any
+                            if not batch:
+                                raise StopAsyncIteration
+                        continue
+                    batch.reverse()
+                    buffer.extend(batch)
+                chunk = buffer.pop()
+            else:
+                chunk = await self._next()
         except StopAsyncIteration:
             self._done = True
             if self._hooks:
@@ -95,8 +119,17 @@ class LLMStream:
         content = message.content
         if content.__class__ is str:
             self._parts.append(content)  # type: ignore[arg-type,unused-ignore]
-        if message.tool_calls:
-            self._tool_calls.extend(message.tool_calls)
+        if message.tool_calls or delta.finish_reason is not None or delta.usage is not None:
+            self._terminal(chunk)
+        if self._hooks:
+            await fire(self._hooks, "on_new_chunk", chunk=chunk, **self._call)  # type: ignore[arg-type]
+        return chunk
+
+    def _terminal(self, chunk: LLMResultChunk) -> None:
+        """Bookkeeping for the rare chunks that carry tool calls, a finish reason or usage."""
+        delta = chunk.delta
+        if delta.message.tool_calls:
+            self._tool_calls.extend(delta.message.tool_calls)
         if delta.finish_reason is not None:
             self._finish_reason = delta.finish_reason
         if chunk.system_fingerprint is not None:
@@ -104,13 +137,11 @@ class LLMStream:
         usage = delta.usage
         if usage is not None:
             now = perf_counter()
+            first = self._first if self._first is not None else now
             usage.latency = round(now - self._started, 6)
-            usage.time_to_first_token = round(self._first - self._started, 6)
-            usage.time_to_generate = round(now - self._first, 6)
+            usage.time_to_first_token = round(first - self._started, 6)
+            usage.time_to_generate = round(now - first, 6)
             self._usage = usage
-        if self._hooks:
-            await fire(self._hooks, "on_new_chunk", chunk=chunk, **self._call)  # type: ignore[arg-type]
-        return chunk
 
     @property
     def usage(self) -> LLMUsage | None:

@@ -2,22 +2,29 @@
 
 Bytes from the runtime's :class:`~arun.wire.client.StreamResponse` go through an
 incremental decoder (SSE or NDJSON) into the family's assembler; content chunks
-are yielded as they come, the terminal chunk (finish reason, tool calls, usage)
+come out as they arrive, the terminal chunk (finish reason, tool calls, usage)
 last, after the connection went back to the pool.  The assembler's
 ``final_chunk()`` raises ``InvokeStreamInterruptedError`` when the body ended
 before the protocol's terminal event.
+
+:class:`AssembledStream` hands chunks out a network read at a time
+(:meth:`~AssembledStream.read_batch`), which is what :class:`~arun.LLMStream`
+consumes: one await per read instead of one generator resume per chunk.  It is
+also a plain async iterator for any other consumer.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from arun.entities.llm import LLMResultChunk
 from arun.errors import InvokeError
 from arun.wire.client import StreamResponse
 
-__all__ = ["Assembler", "Decoder", "assemble_stream"]
+__all__ = ["Assembler", "Decoder", "AssembledStream", "assemble_stream"]
+
+Feed = Callable[[Any], "LLMResultChunk | None"]
 
 
 class Decoder(Protocol):
@@ -32,32 +39,82 @@ class Assembler(Protocol):
     def final_chunk(self) -> LLMResultChunk: ...
 
 
-async def assemble_stream(
-    resp: StreamResponse,
-    decoder: Decoder,
-    asm: Assembler,
-    feed: Callable[[Any], LLMResultChunk | None],
-    feed_tail: Callable[[Any], LLMResultChunk | None] | None = None,
-) -> AsyncIterator[LLMResultChunk]:
-    """Yield ``feed(item)`` for every decoded item, then ``asm.final_chunk()``."""
-    async with resp:
-        while True:
+class AssembledStream:
+    """Decoded, assembled chunks of one streaming response; closes the response on any exit."""
+
+    __slots__ = ("_resp", "_decoder", "_asm", "_feed", "_feed_tail", "_finished", "_pending", "_error")
+
+    def __init__(self, resp: StreamResponse, decoder: Decoder, asm: Assembler, feed: Feed, feed_tail: Feed | None) -> None:
+        self._resp = resp
+        self._decoder = decoder
+        self._asm = asm
+        self._feed = feed
+        self._feed_tail = feed_tail or feed
+        self._finished = False
+        self._pending: list[LLMResultChunk] = []
+        self._error: BaseException | None = None  # raised on the next read, after the chunks before it
+
+    @property
+    def finished(self) -> bool:
+        """True once the terminal chunk was handed out or the stream failed or was closed."""
+        return self._finished
+
+    async def read_batch(self) -> list[LLMResultChunk]:
+        """The chunks of the next network read (possibly empty); ``[]`` forever after the terminal chunk."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if self._finished:
+            return []
+        resp = self._resp
+        out: list[LLMResultChunk] = []
+        try:
             try:
                 data = await resp.read_chunk()
             except InvokeError:
-                if asm.done:  # the answer was complete: a broken tail does not matter
-                    break
-                raise
-            if not data:
-                break
-            for item in decoder.feed(data):
-                chunk = feed(item)
-                if chunk is not None:
-                    yield chunk
-        tail_feed = feed_tail or feed
-        for item in decoder.close():
-            chunk = tail_feed(item)
-            if chunk is not None:
-                yield chunk
-        final = asm.final_chunk()
-    yield final
+                if not self._asm.done:
+                    raise
+                data = b""  # the answer was complete: a broken tail does not matter
+            feed = self._feed
+            if data:
+                for item in self._decoder.feed(data):
+                    chunk = feed(item)
+                    if chunk is not None:
+                        out.append(chunk)
+                return out
+            out.extend(c for c in map(self._feed_tail, self._decoder.close()) if c is not None)
+            final = self._asm.final_chunk()
+            self._finished = True
+            resp.release()
+            out.append(final)
+            return out
+        except BaseException as exc:
+            self._finished = True
+            resp.close()
+            if out and isinstance(exc, Exception):
+                self._error = exc  # hand out what arrived before the failure first
+                return out
+            raise
+
+    async def aclose(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._resp.close()
+
+    def __aiter__(self) -> AssembledStream:
+        return self
+
+    async def __anext__(self) -> LLMResultChunk:
+        pending = self._pending
+        while not pending:
+            if self._finished and self._error is None:
+                raise StopAsyncIteration
+            pending.extend(await self.read_batch())
+        return pending.pop(0)
+
+
+def assemble_stream(
+    resp: StreamResponse, decoder: Decoder, asm: Assembler, feed: Feed, feed_tail: Feed | None = None
+) -> AssembledStream:
+    """Chunks of ``feed(item)`` for every decoded item, then ``asm.final_chunk()``."""
+    return AssembledStream(resp, decoder, asm, feed, feed_tail)

@@ -9,21 +9,28 @@ decoder, which ignores it.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["SSEDecoder", "NDJSONDecoder", "SSEEvent"]
 
 SSEEvent = tuple  # (event name or None, data bytes)
 
 
 class SSEDecoder:
-    """``feed(chunk) -> [(event, data), ...]``; ``close()`` flushes an unterminated event."""
+    """``feed(chunk) -> [(event, data), ...]``; ``close()`` flushes an unterminated event.
 
-    __slots__ = ("_tail", "_cr")
+    ``SSEDecoder(data_only=True)`` returns the data payloads alone (``[data, ...]``), for
+    protocols that do not name their events (the OpenAI family).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_tail", "_cr", "_data_only")
+
+    def __init__(self, *, data_only: bool = False) -> None:
         self._tail = b""
         self._cr = False
+        self._data_only = data_only
 
-    def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
+    def feed(self, chunk: bytes) -> list[Any]:
         if self._cr:
             # a "\r" ended the previous chunk: a "\n" starting this one belongs to it
             self._cr = False
@@ -39,7 +46,14 @@ class SSEDecoder:
         # common shape (a single "data: ..." line) without walking lines one by one.
         blocks = chunk.split(b"\n\n")
         self._tail = blocks.pop()
-        out: list[tuple[str | None, bytes]] = []
+        out: list[Any] = []
+        if self._data_only:
+            for block in blocks:
+                if block[:6] == b"data: " and b"\n" not in block:
+                    out.append(block[6:])
+                elif block:
+                    self._block(block, out)
+            return out
         for block in blocks:
             if block[:6] == b"data: " and b"\n" not in block:
                 out.append((None, block[6:]))
@@ -47,7 +61,7 @@ class SSEDecoder:
                 self._block(block, out)
         return out
 
-    def _block(self, block: bytes, out: list[tuple[str | None, bytes]]) -> None:
+    def _block(self, block: bytes, out: list[Any]) -> None:
         """The general case: comments, named events, multi-line data, other fields."""
         data: list[bytes] = []
         event: str | None = None
@@ -59,9 +73,10 @@ class SSEDecoder:
                 event = line[6:].strip().decode("utf-8", "replace")
             # comments (":...") and other fields (id, retry) are ignored
         if data:
-            out.append((event, data[0] if len(data) == 1 else b"\n".join(data)))
+            payload = data[0] if len(data) == 1 else b"\n".join(data)
+            out.append(payload if self._data_only else (event, payload))
 
-    def close(self) -> list[tuple[str | None, bytes]]:
+    def close(self) -> list[Any]:
         """Flush what is pending at end of stream (a final event without a blank line)."""
         out = self.feed(b"\n\n") if self._tail.strip() else []
         self._tail = b""
