@@ -67,7 +67,8 @@ from arun.manager.errors import (
     QuotaExceededError,
     TenantNotFoundError,
 )
-from arun.manager.instance import Credentials, ManagedLLMStream, ModelInstance, QuotaPlan
+from arun.manager.instance import Credentials, ManagedLLMStream, ModelInstance, PolicyBinding, QuotaPlan
+from arun.manager.policy import FallbackSpec, PolicyConfig
 from arun.manager.manager import (
     INHERIT,
     LBConfigView,
@@ -84,6 +85,7 @@ __all__ = [
     "INHERIT",
     "CredentialDecryptError",
     "Credentials",
+    "FallbackSpec",
     "LBConfigNotFoundError",
     "LBConfigView",
     "ManagedLLMStream",
@@ -95,6 +97,8 @@ __all__ = [
     "ModelStatus",
     "ModelTypeMismatchError",
     "NoPermissionError",
+    "PolicyBinding",
+    "PolicyConfig",
     "ProviderStatus",
     "ProviderTokenNotInitError",
     "QuotaExceededError",

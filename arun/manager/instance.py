@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from arun.manager.store.base import CredentialStore
     from arun.model_types.ai_model import AIModel
 
-__all__ = ["Credentials", "ModelInstance", "ManagedLLMStream", "QuotaPlan", "QUOTA_UNITS"]
+__all__ = ["Credentials", "ModelInstance", "ManagedLLMStream", "PolicyBinding", "QuotaPlan", "QUOTA_UNITS"]
 
 #: Quota unit per hosted provider (Dify's hosting configuration); others default to ``times``.
 QUOTA_UNITS = {
@@ -109,6 +109,16 @@ async def refund_quota(store: CredentialStore, tenant_id: str, provider: str, qu
     )
 
 
+@dataclass
+class PolicyBinding:
+    """What an instance needs to call through the policy stack: the tenant's router and the model's route."""
+
+    router: Any  # arun.policy.router.PolicyRouter
+    route: Any  # arun.policy.router.Route
+    #: credential config id -> display name (LB config name, or ``current``)
+    names: dict[str, str] = field(default_factory=dict)
+
+
 class ManagedLLMStream:
     """What ``invoke_llm(stream=True)`` returns: an async iterator of chunks and an async context manager.
 
@@ -159,6 +169,11 @@ class ManagedLLMStream:
     def usage(self) -> LLMUsage | None:
         return self._holder[0].usage if self._holder else None
 
+    @property
+    def trace(self) -> Any:
+        """The policy layer's decision trace (None without the policy)."""
+        return getattr(self._holder[0], "trace", None) if self._holder else None
+
     def result(self) -> LLMResult:
         if not self._holder:
             raise RuntimeError("the stream has not started")
@@ -188,6 +203,9 @@ class ManagedLLMStream:
 class ModelInstance:
     """A model of one tenant, ready to call.  Credentials never appear in the repr."""
 
+    #: Id of the record the current credentials come from (the policy's config id when not balancing).
+    credential_id: str = ""
+
     def __init__(
         self,
         *,
@@ -200,6 +218,7 @@ class ModelInstance:
         provider_type: str = "custom",
         load_balancer: LoadBalancer | None = None,
         quota: QuotaPlan | None = None,
+        policy: PolicyBinding | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.provider = provider
@@ -210,9 +229,13 @@ class ModelInstance:
         self.provider_type = provider_type
         self.load_balancer = load_balancer if load_balancer is not None and load_balancer.active else None
         self.quota = quota
+        #: Set when the manager's policy is enabled: LLM and embedding calls go through its router.
+        self.policy = policy
 
     def __repr__(self) -> str:
         lb = f", lb={len(self.load_balancer.configs)} configs" if self.load_balancer else ""
+        if self.policy is not None:
+            lb += f", policy={len(self.policy.route.target.configs)} configs"
         return f"ModelInstance(tenant={self.tenant_id!r}, provider={self.provider!r}, type={self.model_type.value!r}, model={self.model!r}{lb})"
 
     # -- plumbing ---------------------------------------------------------------------
@@ -252,6 +275,8 @@ class ModelInstance:
         callbacks: Sequence[Any] | None = None,
     ) -> LLMResult | ManagedLLMStream:
         llm = self._check(ModelType.LLM)
+        if self.policy is not None:
+            return await self._policy_llm(prompt_messages, model_parameters, tools, stop, stream, user, callbacks)
         kwargs = dict(
             model=self.model, prompt_messages=prompt_messages, model_parameters=model_parameters,
             tools=tools, stop=stop, user=user, callbacks=callbacks,
@@ -286,6 +311,45 @@ class ModelInstance:
         await managed._prime()
         return managed
 
+    async def _policy_llm(self, prompt_messages: Sequence[Any], model_parameters: Mapping[str, Any] | None, tools: Sequence[Any] | None,
+                          stop: Sequence[str] | None, stream: bool, user: str | None, callbacks: Sequence[Any] | None) -> LLMResult | ManagedLLMStream:  # fmt: skip
+        assert self.policy is not None
+        router, route = self.policy.router, self.policy.route
+        args = (route, prompt_messages, model_parameters, tools, stop)
+        if not stream:
+            return await self._charged(
+                lambda: router.invoke(*args, stream=False, user=user, callbacks=callbacks),
+                lambda r: r.usage.total_tokens,
+            )
+        qt = await self.quota.reserve() if self.quota is not None else None
+        try:
+            routed = await router.invoke(*args, stream=True, user=user, callbacks=callbacks)
+        except BaseException:
+            if self.quota is not None and qt is not None:
+                await self.quota.release(qt)
+            raise
+
+        async def on_end(charged: bool) -> None:
+            if self.quota is None or qt is None:
+                return
+            if not charged:
+                await self.quota.release(qt)
+            else:
+                usage = routed.usage or routed.partial_usage()
+                await self.quota.settle(qt, usage.total_tokens if usage else None)
+
+        managed = ManagedLLMStream(routed, [routed], on_end)
+        await managed._prime()
+        return managed
+
+    async def policy_states(self) -> list[Any]:
+        """Per credential config of the route (target and fallbacks): healthy, cooling until when and why,
+        in flight, EWMA time to first token, remaining limit (:class:`~arun.policy.trace.ConfigStatus`).
+        Empty without the policy."""
+        if self.policy is None:
+            return []
+        return await self.policy.router.states(self.policy.route, self.model_type.value)
+
     async def get_llm_num_tokens(self, prompt_messages: Sequence[Any], tools: Sequence[Any] | None = None) -> int:
         llm = self._check(ModelType.LLM)
         return await self._round_robin_invoke(llm.get_num_tokens, model=self.model, prompt_messages=prompt_messages, tools=tools)
@@ -294,6 +358,12 @@ class ModelInstance:
 
     async def invoke_text_embedding(self, texts: Sequence[str], user: str | None = None, **options: Any) -> Any:
         emb = self._check(ModelType.TEXT_EMBEDDING)
+        if self.policy is not None and set(options) <= {"input_type"}:
+            router, route = self.policy.router, self.policy.route
+            return await self._charged(
+                lambda: router.embed(route, texts, user, options.get("input_type")),
+                lambda r: getattr(getattr(r, "usage", None), "total_tokens", None),
+            )
         return await self._charged(
             lambda: self._round_robin_invoke(emb.invoke, model=self.model, texts=texts, user=user, **options),
             lambda r: getattr(getattr(r, "usage", None), "total_tokens", None),

@@ -24,7 +24,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -56,7 +56,8 @@ from arun.manager.errors import (
     QuotaExceededError,
     TenantNotFoundError,
 )
-from arun.manager.instance import QUOTA_UNITS, Credentials, ModelInstance, QuotaPlan
+from arun.manager.instance import QUOTA_UNITS, Credentials, ModelInstance, PolicyBinding, QuotaPlan
+from arun.manager.policy import FallbackSpec, PolicyConfig, check_limit_fields, dump_fallbacks, load_fallbacks, split_limits
 from arun.manager.store import (
     CredentialStore,
     LoadBalancingConfig,
@@ -226,6 +227,7 @@ class ModelManager:
         lb_wait_deadline: float | None = None,
         config_ttl: float | None = 60.0,
         quota_units: Mapping[str, str] | None = None,
+        policy: PolicyConfig | bool | None = None,
     ) -> None:
         self._store_arg = store if store is not None else default_store_url()
         self._state_arg = state if state is not None else os.environ.get("ARUN_STATE_URL", "memory://")
@@ -245,6 +247,12 @@ class ModelManager:
         self._model_names: dict[tuple[str, ModelType], list[str]] = {}
         self._started = False
         self._start_lock = asyncio.Lock()
+        #: The policy stack (``PolicyConfig``); None or ``enabled=False`` keeps Dify's balancer.
+        self.policy: PolicyConfig | None = PolicyConfig() if policy is True else (policy or None)
+        self._limiter: Any = None
+        self._routers: dict[str, Any] = {}
+        self._policy_targets: dict[tuple[str, str, ModelType, str], Any] = {}
+        self._lb_limits: dict[tuple[str, str, ModelType, str], dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"ModelManager(store={self._store!r}, tenants_cached={len(self._cache)})"
@@ -277,12 +285,17 @@ class ModelManager:
                 self._runtime = ModelRuntime()
                 await self._runtime.start()
                 self._owns.append(self._runtime)
+            if self.policy_enabled and self._limiter is None:
+                self._limiter = self._open_limiter()
             self._started = True
         return self
 
     async def aclose(self) -> None:
         owned, self._owns = self._owns, []
         self._cache.clear()
+        self._routers.clear()
+        self._policy_targets.clear()
+        self._limiter = None
         for obj in reversed(owned):
             try:
                 if hasattr(obj, "aclose"):
@@ -316,6 +329,39 @@ class ModelManager:
         if self._runtime is None:
             raise RuntimeError("ModelManager is not started")
         return self._runtime
+
+    @property
+    def policy_enabled(self) -> bool:
+        return self.policy is not None and self.policy.enabled
+
+    @property
+    def limiter(self) -> Any:
+        """The policy layer's per-credential limiter (None without the policy)."""
+        return self._limiter
+
+    def _open_limiter(self) -> Any:
+        from arun.policy.limits import MemoryLimiter, open_limiter
+
+        assert self.policy is not None
+        lim = self.policy.limiter
+        if lim is not None and not isinstance(lim, str):
+            return lim  # the caller's: not closed here
+        if isinstance(lim, str):
+            lim = open_limiter(lim)
+        else:
+            client = getattr(self._state, "client", None)
+            if client is not None and hasattr(client, "connection_pool"):
+                # the state's Redis: share its pool (closing the limiter leaves the pool to the state)
+                import redis.asyncio as aioredis
+
+                from arun.policy.limits_redis import RedisLimiter
+
+                prefix = f"{getattr(self._state, 'prefix', '')}limits:"
+                lim = RedisLimiter(aioredis.Redis(connection_pool=client.connection_pool), prefix=prefix)
+            else:
+                lim = MemoryLimiter()
+        self._owns.append(lim)
+        return lim
 
     async def _ready(self) -> None:
         if not self._started:
@@ -464,11 +510,12 @@ class ModelManager:
         """
         cfg = await self._config(tenant_id)
         secrets = self._secrets(provider, model_level=False)
-        merged = merge_hidden(credentials, self._provider_credentials(cfg, provider), secrets)
+        merged, limits = check_limit_fields(merge_hidden(credentials, self._provider_credentials(cfg, provider), secrets))
         if validate:
             valid = await self._validated(self.runtime.provider_credentials_validate(provider, merged))
         else:
             valid = self.runtime.get_provider(provider).validate_credential_form(merged)
+        valid.update(limits)
         encrypted = encrypt_credentials(cfg.key, valid, secrets)
         await self.store.upsert_provider(tenant_id, provider, provider_type=ProviderType.CUSTOM, encrypted_config=encrypted, is_valid=True)
         self.invalidate(tenant_id)
@@ -494,11 +541,12 @@ class ModelManager:
         if not isinstance(model, str) or not model:
             raise ModelNotFoundError("model name is required")
         secrets = self._secrets(provider, model_level=True)
-        merged = merge_hidden(credentials, self._model_credentials(cfg, provider, kind, model), secrets)
+        merged, limits = check_limit_fields(merge_hidden(credentials, self._model_credentials(cfg, provider, kind, model), secrets))
         if validate:
             valid = await self._validated(self.runtime.model_credentials_validate(provider, kind, model, merged))
         else:
             valid = dict(merged)
+        valid.update(limits)
         encrypted = encrypt_credentials(cfg.key, valid, secrets)
         await self.store.upsert_provider_model(tenant_id, provider, model, kind, encrypted_config=encrypted, is_valid=True)
         self.invalidate(tenant_id)
@@ -711,7 +759,9 @@ class ModelManager:
         if name != INHERIT:
             if not credentials:
                 raise CredentialsValidateFailedError("credentials are required for a load-balancing config")
-            valid = await self._validate_lb(provider, kind, model, credentials) if validate else dict(credentials)
+            plain, limits = check_limit_fields(credentials)
+            valid = await self._validate_lb(provider, kind, model, plain) if validate else dict(plain)
+            valid.update(limits)
             encrypted = encrypt_credentials(cfg.key, valid, secrets)
         rec = await self.store.add_lb_config(tenant_id, provider, model, kind, name, encrypted_config=encrypted, enabled=enabled)
         self.invalidate(tenant_id)
@@ -769,8 +819,9 @@ class ModelManager:
         encrypted = None
         if credentials is not None:
             stored = self._decrypt(cfg, ("lb", row.id), row.config(), secrets) if row.encrypted_config else None
-            merged = merge_hidden(credentials, stored, secrets)
+            merged, limits = check_limit_fields(merge_hidden(credentials, stored, secrets))
             valid = await self._validate_lb(row.provider_name, row.model_type, row.model_name, merged) if validate else merged
+            valid.update(limits)
             encrypted = encrypt_credentials(cfg.key, valid, secrets)
         rec = await self.store.update_lb_config(tenant_id, config_id, name=name, encrypted_config=encrypted, enabled=enabled)
         self.invalidate(tenant_id)
@@ -814,7 +865,7 @@ class ModelManager:
     async def get_default_model_instance(self, tenant_id: str, model_type: ModelType | str) -> ModelInstance:
         return await self.get_model_instance(tenant_id, None, model_type, None)
 
-    async def _build_instance(self, cfg: TenantConfig, provider: str, kind: ModelType, model: str) -> ModelInstance:
+    async def _build_instance(self, cfg: TenantConfig, provider: str, kind: ModelType, model: str, *, policy: bool = True) -> ModelInstance:
         self._schema(provider)
         await self._require_model(cfg, provider, kind, model)
         model_obj = self.runtime.get_model_instance(provider, kind)
@@ -824,6 +875,7 @@ class ModelManager:
         using = cfg.using_provider_type(provider)
         quota: QuotaPlan | None = None
         lb: LoadBalancer | None = None
+        source_id = ""
         if using is ProviderType.SYSTEM:
             rows = cfg.system(provider)
             chosen = choose_quota(rows)
@@ -833,6 +885,7 @@ class ModelManager:
             if restrict is not None and model not in restrict:
                 raise NoPermissionError(f"Model {model} is not available under the {provider} system quota.")
             creds: Credentials | None = self._decrypt(cfg, ("system", chosen.id), conf, self._secrets(provider, model_level=False))
+            source_id = chosen.id
             limited = sorted((r for r in rows if r.quota_limit != -1), key=lambda r: _QUOTA_ORDER.index(r.quota_type) if r.quota_type in _QUOTA_ORDER else 9)
             if limited and chosen.quota_limit != -1:
                 if not any(r.quota_valid for r in rows):
@@ -843,12 +896,144 @@ class ModelManager:
             creds = self._model_credentials(cfg, provider, kind, model) or self._provider_credentials(cfg, provider)
             if creds is None:
                 raise ProviderTokenNotInitError(f"Model {model} credentials is not initialized.")
+            rec = cfg.models.get((provider, kind, model))
+            source_id = rec.id if rec is not None and rec.encrypted_config else (cfg.custom(provider).id if cfg.custom(provider) else "")
             if self.load_balancing_enabled and setting is not None and setting.load_balancing_enabled:
                 lb = await self._balancer(cfg, provider, kind, model, creds)
-        return ModelInstance(
+        creds = _without_limits(creds)
+        inst = ModelInstance(
             tenant_id=cfg.tenant.id, provider=provider, model_type=kind, model=model, model_type_instance=model_obj,
             credentials=creds, provider_type=using.value, load_balancer=lb, quota=quota,
         )  # fmt: skip
+        inst.credential_id = source_id or f"{provider}:{kind.value}:{model}"
+        if policy and self.policy_enabled and kind in (ModelType.LLM, ModelType.TEXT_EMBEDDING):
+            inst.policy = await self._policy_binding(cfg, inst)
+        return inst
+
+    # -- policy ----------------------------------------------------------------------------------------
+
+    def _router(self, tenant_id: str) -> Any:
+        router = self._routers.get(tenant_id)
+        if router is None:
+            from arun.policy.router import PolicyRouter
+
+            p = self.policy
+            assert p is not None
+            router = PolicyRouter(
+                self.runtime, state=self.state, limiter=self._limiter, retry=p.retry, cooldowns=p.cooldowns,
+                tenant_id=tenant_id, wait_deadline=p.wait_deadline, limit_wait=p.limit_wait,
+                first_chunk_timeout=p.first_chunk_timeout, on_trace=p.on_trace,
+            )  # fmt: skip
+            self._routers[tenant_id] = router
+        return router
+
+    async def _model_limits(self, inst: ModelInstance) -> Any:
+        """``rpm`` / ``tpm`` / ``max_in_flight`` from the model YAML's ``model_properties``, if it declares any."""
+        try:
+            schema = await inst.model_type_instance.get_model_schema(inst.model, inst.credentials)
+        except Exception:  # noqa: BLE001 - no schema, no model-level limits
+            return None
+        props = {getattr(k, "value", k): v for k, v in (getattr(schema, "model_properties", None) or {}).items()}
+        from arun.policy.limits import LimitSpec
+
+        try:
+            spec = LimitSpec.from_mapping(props)
+        except ValueError:
+            log.warning("ignoring invalid limits in the model_properties of %s/%s", inst.provider, inst.model)
+            return None
+        return None if spec.unlimited else spec
+
+    async def _target(self, cfg: TenantConfig, inst: ModelInstance, raw_current: Mapping[str, Any] | None) -> tuple[Any, dict[str, str]]:
+        """The policy :class:`Target` of a built (policy-less) instance: its LB configs or its one credential."""
+        from arun.policy.router import CredentialConfig, Target
+
+        assert self.policy is not None
+        key = (cfg.tenant.id, inst.provider, inst.model_type, inst.model)
+        model_spec = await self._model_limits(inst)
+        if inst.load_balancer is not None:
+            raw_limits = self._lb_limits.get(key, {})
+            entries = [(c.id, c.name, c.credentials, raw_limits.get(c.id)) for c in inst.load_balancer.configs]
+        else:
+            _, spec = split_limits(raw_current or {})
+            entries = [(inst.credential_id, "current", inst.credentials or {}, spec)]
+        configs = []
+        for cid, _name, creds, spec in entries:
+            limits = spec.tighten(model_spec) if spec is not None else model_spec
+            configs.append(CredentialConfig(cid, Credentials(creds), limits=limits))
+        target = Target(inst.provider, inst.model, tuple(configs), strategy=self.policy.strategy_for(inst.provider, inst.model),
+                        default_max_tokens=self.policy.default_max_tokens)  # fmt: skip
+        old = self._policy_targets.get(key)
+        if old is not None and old == target:
+            target = old  # same configs: keep the router's per-config stats (in flight, EWMA)
+        self._policy_targets[key] = target
+        return target, {cid: name for cid, name, _, _ in entries}
+
+    async def _policy_binding(self, cfg: TenantConfig, inst: ModelInstance) -> PolicyBinding:
+        from arun.policy.router import Fallback, Route
+
+        from arun.manager.policy import trigger_classes
+
+        assert self.policy is not None
+        raw = self._raw_current(cfg, inst)
+        target, names = await self._target(cfg, inst, raw)
+        fallbacks = []
+        for fb in self._fallback_chain(cfg, inst.provider, inst.model_type, inst.model):
+            try:
+                other = await self._build_instance(cfg, fb.provider, inst.model_type, fb.model, policy=False)
+                fb_target, fb_names = await self._target(cfg, other, self._raw_current(cfg, other))
+            except Exception as exc:  # noqa: BLE001 - an unusable fallback is skipped, not fatal
+                log.warning("fallback %s/%s of %s/%s skipped: %s", fb.provider, fb.model, inst.provider, inst.model, type(exc).__name__)
+                continue
+            names.update(fb_names)
+            fallbacks.append(Fallback(fb_target, trigger_classes(fb.triggers)))
+        route = Route(target, tuple(fallbacks), max_fallbacks=self.policy.max_fallbacks)
+        return PolicyBinding(self._router(cfg.tenant.id), route, names)
+
+    def _raw_current(self, cfg: TenantConfig, inst: ModelInstance) -> Mapping[str, Any] | None:
+        """The instance's credentials as stored (limit keys included)."""
+        if inst.provider_type == ProviderType.SYSTEM.value:
+            for r in cfg.system(inst.provider):
+                if r.id == inst.credential_id:
+                    return cfg.plain.get(("system", r.id))
+            return None
+        return self._model_credentials(cfg, inst.provider, inst.model_type, inst.model) or self._provider_credentials(cfg, inst.provider)
+
+    def _fallback_chain(self, cfg: TenantConfig, provider: str, kind: ModelType, model: str) -> list[FallbackSpec]:
+        setting = cfg.settings.get((provider, kind, model))
+        if setting is not None and setting.fallbacks is not None:
+            return load_fallbacks(setting.fallbacks)
+        return list(self.policy.fallbacks.get((provider, kind.value, model), [])) if self.policy is not None else []
+
+    async def set_fallbacks(self, tenant_id: str, provider: str, model_type: ModelType | str, model: str,
+                            chain: Sequence[FallbackSpec | Sequence[Any] | Mapping[str, Any]]) -> list[FallbackSpec]:  # fmt: skip
+        """Set a model's ordered fallback chain: ``[(provider, model, triggers), ...]``; empty clears it.
+
+        ``triggers`` are ``Invoke*Error`` classes or their names (default: rate limit
+        exhausted, server unavailable).  Every model named must exist; the chain is
+        kept in the store (``provider_model_settings.fallbacks``), or in
+        :attr:`PolicyConfig.fallbacks` when the store cannot keep it.
+        """
+        cfg = await self._config(tenant_id)
+        kind = _kind(model_type)
+        await self._require_model(cfg, provider, kind, model)
+        specs = [FallbackSpec.of(item) for item in chain]
+        for fb in specs:
+            self._schema(fb.provider)
+            await self._require_model(cfg, fb.provider, kind, fb.model)
+            if (fb.provider, fb.model) == (provider, model):
+                raise ValueError("a model cannot fall back to itself")
+        try:
+            await self.store.set_model_fallbacks(tenant_id, provider, model, kind, dump_fallbacks(specs))
+        except NotImplementedError:
+            if self.policy is None:
+                self.policy = PolicyConfig(enabled=False)
+            self.policy.fallbacks[(provider, kind.value, model)] = specs
+        self.invalidate(tenant_id)
+        return specs
+
+    async def get_fallbacks(self, tenant_id: str, provider: str, model_type: ModelType | str, model: str) -> list[FallbackSpec]:
+        cfg = await self._config(tenant_id)
+        return self._fallback_chain(cfg, provider, _kind(model_type), model)
 
     async def _balancer(self, cfg: TenantConfig, provider: str, kind: ModelType, model: str, current: Credentials) -> LoadBalancer | None:
         rows = [r for r in await self._lb_rows(cfg, provider) if r.model_type is kind and r.model_name == model and r.enabled]
@@ -862,8 +1047,18 @@ class ModelManager:
                 configs.append(LBConfig(r.id, r.name, current))
             else:
                 configs.append(LBConfig(r.id, r.name, self._decrypt(cfg, ("lb", r.id), r.config(), secrets)))
+        self._lb_limits[(cfg.tenant.id, provider, kind, model)] = {c.id: split_limits(c.credentials)[1] for c in configs}
+        configs = [LBConfig(c.id, c.name, _without_limits(c.credentials), c.enabled) for c in configs]
         lb = LoadBalancer(self.state, configs, tenant_id=cfg.tenant.id, provider=provider, model_type=kind, model=model, wait_deadline=self.lb_wait_deadline)
         return lb if lb.active else None
+
+
+def _without_limits(creds: Credentials | None) -> Credentials | None:
+    """The credentials a provider sees: the policy's limit keys removed."""
+    if creds is None:
+        return None
+    clean, spec = split_limits(creds)
+    return creds if len(clean) == len(creds) else Credentials(clean)
 
 
 class _Opener:

@@ -45,7 +45,8 @@ async def test_closed_store_raises_store_error(store_url):
 
 async def test_failed_migration_leaves_no_partial_schema(store_url, monkeypatch):
     good_then_bad = ["CREATE TABLE half_done (id TEXT PRIMARY KEY)", "CREATE TABLE broken (id NOSUCHTYPE("]
-    monkeypatch.setattr(schema_mod, "MIGRATIONS", [*schema_mod.MIGRATIONS, (2, good_then_bad)])
+    current = schema_mod.MIGRATIONS[-1][0]
+    monkeypatch.setattr(schema_mod, "MIGRATIONS", [*schema_mod.MIGRATIONS, (current + 1, good_then_bad)])
     for name in ("arun.manager.store.sqlite", "arun.manager.store.postgres"):
         monkeypatch.setattr(f"{name}.MIGRATIONS", schema_mod.MIGRATIONS)
     with pytest.raises(StoreError):
@@ -53,7 +54,7 @@ async def test_failed_migration_leaves_no_partial_schema(store_url, monkeypatch)
     monkeypatch.undo()
     s = await open_store(store_url)
     try:
-        assert await s.schema_version() == 1
+        assert await s.schema_version() == current
         with pytest.raises(StoreError):
             await s._fetch("SELECT * FROM half_done")
     finally:

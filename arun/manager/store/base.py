@@ -123,6 +123,8 @@ class ProviderModelSetting:
     model_type: ModelType
     enabled: bool
     load_balancing_enabled: bool
+    #: The model's fallback chain as JSON text (policy layer), None when unset.
+    fallbacks: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +282,10 @@ class CredentialStore(ABC):
 
     @abstractmethod
     async def get_model_settings(self, tenant_id: str, provider_name: str | None = None) -> list[ProviderModelSetting]: ...
+
+    async def set_model_fallbacks(self, tenant_id: str, provider_name: str, model_name: str, model_type: ModelType | str, fallbacks: str | None) -> ProviderModelSetting:
+        """Store a model's fallback chain (JSON text; None clears it), creating the setting row when missing."""
+        raise NotImplementedError(f"{type(self).__name__} does not store fallback chains")
 
     # load balancing configs
     @abstractmethod

@@ -92,8 +92,12 @@ _V1 = [
     )""",
 ]
 
+#: v2: a model's fallback chain (policy layer), JSON text:
+#: ``[{"provider": ..., "model": ..., "triggers": ["InvokeRateLimitError", ...]}, ...]``.
+_V2 = ["ALTER TABLE provider_model_settings ADD COLUMN fallbacks TEXT"]
+
 #: (version, statements), in order.
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1)]
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2)]
 
 
 def render(statement: str, ts_type: str) -> str:

@@ -66,8 +66,15 @@ def _provider_model(r: Row) -> ProviderModelRecord:
 def _setting(r: Row) -> ProviderModelSetting:
     return ProviderModelSetting(
         r["id"], r["tenant_id"], r["provider_name"], r["model_name"], ModelType.value_of(r["model_type"]),
-        bool(r["enabled"]), bool(r["load_balancing_enabled"]),
+        bool(r["enabled"]), bool(r["load_balancing_enabled"]), _column(r, "fallbacks"),
     )  # fmt: skip
+
+
+def _column(r: Row, name: str) -> Any:
+    try:
+        return r[name]
+    except (KeyError, IndexError):
+        return None
 
 
 def _lb(r: Row) -> LoadBalancingConfig:
@@ -233,6 +240,18 @@ class SqlStore(CredentialStore):
             " load_balancing_enabled = COALESCE(CAST($7 AS BOOLEAN), provider_model_settings.load_balancing_enabled),"
             " updated_at = CURRENT_TIMESTAMP RETURNING *",
             (new_id(), tenant_id, provider_name, model_name, origin_model_type(model_type), enabled, load_balancing_enabled),
+        )
+        assert row is not None
+        return _setting(row)
+
+    async def set_model_fallbacks(self, tenant_id: str, provider_name: str, model_name: str, model_type: ModelType | str, fallbacks: str | None) -> ProviderModelSetting:
+        """Store a model's fallback chain (JSON text, None clears it); creates the setting row when missing."""
+        row = await self._fetchrow(
+            "INSERT INTO provider_model_settings (id, tenant_id, provider_name, model_name, model_type, fallbacks)"
+            " VALUES ($1, $2, $3, $4, $5, $6)"
+            " ON CONFLICT (tenant_id, provider_name, model_name, model_type) DO UPDATE SET"
+            " fallbacks = $6, updated_at = CURRENT_TIMESTAMP RETURNING *",
+            (new_id(), tenant_id, provider_name, model_name, origin_model_type(model_type), fallbacks),
         )
         assert row is not None
         return _setting(row)
