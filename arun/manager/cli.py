@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -75,6 +77,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("provider")
     p.add_argument("model_type")
     p.add_argument("model")
+    p.add_argument("--policy", action="store_true", default=os.environ.get("ARUN_POLICY", "").lower() in ("1", "true", "yes"),
+                   help="show the policy view (health, cooling, in flight, EWMA, remaining limit; also ARUN_POLICY=1)")
     _common(p)
     p.set_defaults(func=_sync(_lb_status))
 
@@ -86,7 +90,12 @@ def _sync(fn: Callable[[Any, Any], Awaitable[int]]) -> Callable[[argparse.Namesp
         from arun.manager.store import StoreError
 
         async def go() -> int:
-            async with ModelManager.open(args.store, args.state) as manager:
+            kwargs: dict[str, Any] = {}
+            if getattr(args, "policy", False):
+                from arun.manager import PolicyConfig
+
+                kwargs["policy"] = PolicyConfig()
+            async with ModelManager.open(args.store, args.state, **kwargs) as manager:
                 return await fn(manager, args)
 
         try:
@@ -180,7 +189,35 @@ async def _lb_status(m: Any, args: argparse.Namespace) -> int:
         state = "ok" if not v.in_cooldown else f"cooling {v.ttl:.0f}s (until {time.strftime('%H:%M:%S', time.localtime(v.until)) if v.until else '?'}): {v.reason or ''}"
         return f"{v.id}  {v.name:<16} {'enabled ' if v.enabled else 'disabled'}  {state}"
 
-    _out(args, [v.__dict__ for v in views], [line(v) for v in views] or ["(no load-balancing configs)"])
+    if not getattr(m, "policy_enabled", False):
+        _out(args, [v.__dict__ for v in views], [line(v) for v in views] or ["(no load-balancing configs)"])
+        return 0
+    inst = await m.get_model_instance(args.tenant, args.provider, args.model_type, args.model)
+    names = inst.policy.names if inst.policy is not None else {}
+    rows = []
+    for st in await inst.policy_states():
+        row = {k: getattr(st, k) for k in st.__slots__}
+        row["name"] = names.get(st.config_id, "")
+        if row["limit"] is not None and not isinstance(row["limit"], dict):
+            row["limit"] = {k: getattr(row["limit"], k) for k in getattr(row["limit"], "__slots__", ())} or str(row["limit"])
+        rows.append(row)
+
+    def pline(r: dict[str, Any]) -> str:
+        if r["healthy"]:
+            state = "healthy"
+        else:
+            until = time.strftime("%H:%M:%S", time.localtime(r["cooling_until"])) if r["cooling_until"] else "?"
+            state = f"cooling {r['cooling_remaining']:.0f}s (until {until}): {r['cooling_reason'] or ''}"
+        ewma = f"{r['ewma_ttft'] * 1000:.0f}ms" if r["ewma_ttft"] is not None else "-"
+        lim = r["limit"]
+        limit = ""
+        if isinstance(lim, dict) and "requests_remaining" in lim:
+            limit = f"  left {lim['requests_remaining'] if lim['requests_remaining'] is not None else '-'} req / {lim['tokens_remaining'] if lim['tokens_remaining'] is not None else '-'} tok"
+        elif lim is not None:
+            limit = f"  limit {lim}"
+        return f"{r['target']}  {r['config_id']}  {r['name']:<16} {state}  in-flight {r['in_flight']}  ewma {ewma}{limit}"
+
+    _out(args, rows, [pline(r) for r in rows] or ["(no credential configs)"])
     return 0
 
 

@@ -55,3 +55,19 @@ async def test_open_embedded_default_and_no_secret_in_logs(tmp_path, upstream, c
     finally:
         await m2.aclose()
     assert key not in caplog.text
+
+
+def test_cli_lb_status_policy_view(tmp_path, capsys):
+    store = ["--store", f"sqlite:///{tmp_path}/cli.db", "--state", "memory://"]
+    assert main(["tenants", "create", "acme", "--id", "t-1", *store]) == 0
+    key = "sk-cli-0123456789abcd"
+    assert main(["credentials", "add", "t-1", "openai", "--set", f"openai_api_key={key}", "--set", "openai_api_base=http://127.0.0.1:9",
+                 "--set", "rpm=5", "--no-validate", *store]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["lb", "status", "t-1", "openai", "llm", "gpt-4o-mini", "--policy", *store]) == 0
+    out = capsys.readouterr().out
+    assert "openai/gpt-4o-mini" in out and "healthy" in out and "left 5 req" in out and key not in out
+    assert main(["lb", "status", "t-1", "openai", "llm", "gpt-4o-mini", "--policy", "--json", *store]) == 0
+    out = capsys.readouterr().out
+    (row,) = json.loads(out[out.index("["):])
+    assert row["healthy"] and row["name"] == "current" and row["limit"]["rpm"] == 5
