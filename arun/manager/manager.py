@@ -897,7 +897,8 @@ class ModelManager:
             if creds is None:
                 raise ProviderTokenNotInitError(f"Model {model} credentials is not initialized.")
             rec = cfg.models.get((provider, kind, model))
-            source_id = rec.id if rec is not None and rec.encrypted_config else (cfg.custom(provider).id if cfg.custom(provider) else "")
+            custom = cfg.custom(provider)
+            source_id = rec.id if rec is not None and rec.encrypted_config else (custom.id if custom is not None else "")
             if self.load_balancing_enabled and setting is not None and setting.load_balancing_enabled:
                 lb = await self._balancer(cfg, provider, kind, model, creds)
         creds = _without_limits(creds)
@@ -1048,7 +1049,7 @@ class ModelManager:
             else:
                 configs.append(LBConfig(r.id, r.name, self._decrypt(cfg, ("lb", r.id), r.config(), secrets)))
         self._lb_limits[(cfg.tenant.id, provider, kind, model)] = {c.id: split_limits(c.credentials)[1] for c in configs}
-        configs = [LBConfig(c.id, c.name, _without_limits(c.credentials), c.enabled) for c in configs]
+        configs = [LBConfig(c.id, c.name, _without_limits(Credentials(c.credentials)) or {}, c.enabled) for c in configs]
         lb = LoadBalancer(self.state, configs, tenant_id=cfg.tenant.id, provider=provider, model_type=kind, model=model, wait_deadline=self.lb_wait_deadline)
         return lb if lb.active else None
 
