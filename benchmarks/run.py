@@ -335,7 +335,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 def _main(argv: Optional[list[str]]) -> int:
     args = build_parser().parse_args(argv)
     os.chdir(REPO)  # worker modules are found as benchmarks.* from the repo root
-    notes: list[str] = []
+    notes: list[str] = ["all clients and the upstream use the default asyncio event loop (no uvloop "
+                        "in the project venv), unlike PEERS.md §8, so absolute figures run higher there"]
     if args.smoke:
         args.runs = 1
         args.peers = False
