@@ -93,6 +93,7 @@ class LargeLanguageModel(AIModel):
             await fire(hooks, "on_before_invoke", **call)  # type: ignore[arg-type]
         try:
             code_block = params.get("response_format") in CODE_BLOCK_FORMATS
+            wire_stop: list[str] | None
             if code_block:  # Dify's code-block mode for models without a native JSON mode
                 wire_messages, wire_params, wire_stop = code_block_request(messages, params, stop_list)
             else:

@@ -537,8 +537,8 @@ class MemoryLimiter:
             except asyncio.TimeoutError:
                 now = self._clock()
                 rpm, tpm = self._effective(st, spec)
-                verdict = self._check(st, rpm, tpm, spec.max_in_flight, tokens, now) or ("queue", 0.0)
-                raise LimitExceededError(key, verdict[0], self._estimate(st, *verdict), "deadline passed in the queue") from None
+                late = self._check(st, rpm, tpm, spec.max_in_flight, tokens, now) or ("queue", 0.0)
+                raise LimitExceededError(key, late[0], self._estimate(st, *late), "deadline passed in the queue") from None
             try:
                 while True:
                     if self._closed:

@@ -385,6 +385,7 @@ class RedisLimiter:
                     if self._closed:
                         raise LimitExceededError(key, "closed", None, "limiter closed")
                     now = time.monotonic()
+                    wait: float | None
                     if loc.blocked_until > now:
                         reason, wait, detail = "blocked", loc.blocked_until - now, "learned from headers"
                     else:
@@ -399,8 +400,9 @@ class RedisLimiter:
                     remaining = end - now
                     if remaining <= 0 or (wait is not None and wait > remaining and reason in ("rpm", "blocked")):
                         raise LimitExceededError(key, reason, self._estimate(loc, wait), detail)
-                    if reason in ("rpm", "blocked"):
-                        timeout = min(wait, remaining)  # type: ignore[type-var]
+                    timeout: float
+                    if reason in ("rpm", "blocked") and wait is not None:
+                        timeout = min(wait, remaining)
                     else:
                         timeout = min(self.poll if wait is None else min(wait, self.poll), remaining)
                     fut = loop.create_future()
@@ -456,7 +458,7 @@ class RedisLimiter:
     async def _learn(self, key: str, learned: dict[str, int]) -> None:
         try:
             async with self._r.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping=learned)
+                pipe.hset(key, mapping=dict(learned))  # type: ignore[arg-type,unused-ignore]
                 pipe.pexpire(key, _LEARNED_TTL_MS)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
