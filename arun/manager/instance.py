@@ -93,20 +93,7 @@ class QuotaPlan:
 
 async def refund_quota(store: CredentialStore, tenant_id: str, provider: str, quota_type: str, amount: int) -> None:
     """Give back a reservation (``quota_used - amount``, never below 0)."""
-    refund = getattr(store, "refund_quota", None)
-    if refund is not None:
-        await refund(tenant_id, provider, amount, quota_type=quota_type)
-        return
-    fetch = getattr(store, "_fetch", None)  # the SQL stores: one atomic statement
-    if fetch is None:
-        return
-    await fetch(
-        "UPDATE providers SET quota_used = CASE WHEN quota_used >= CAST($4 AS BIGINT)"
-        " THEN quota_used - CAST($4 AS BIGINT) ELSE 0 END"
-        " WHERE tenant_id = $1 AND provider_name = $2 AND provider_type = 'system' AND quota_type = $3 RETURNING id",
-        (tenant_id, provider, quota_type, amount),
-        retry=False,
-    )
+    await store.refund_quota(tenant_id, provider, amount, quota_type=quota_type)
 
 
 @dataclass

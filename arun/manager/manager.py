@@ -479,13 +479,7 @@ class ModelManager:
 
     async def list_tenants(self) -> list[Tenant]:
         await self._ready()
-        lister = getattr(self.store, "list_tenants", None)
-        if lister is not None:
-            return list(await lister())
-        from arun.manager.store.sql import _tenant
-
-        rows = await self.store._fetch("SELECT * FROM tenants ORDER BY created_at, id")  # type: ignore[attr-defined]
-        return [_tenant(r) for r in rows]
+        return await self.store.list_tenants()
 
     async def delete_tenant(self, tenant_id: str) -> bool:
         await self._ready()

@@ -262,6 +262,13 @@ class CredentialStore(ABC):
         the amount is charged.  Returns whether a row was charged.
         """
 
+    @abstractmethod
+    async def refund_quota(self, tenant_id: str, provider_name: str, amount: int, *, quota_type: str) -> None:
+        """Give back a reservation atomically: ``quota_used - amount``, never below 0."""
+
+    @abstractmethod
+    async def list_tenants(self) -> list[Tenant]: ...
+
     # provider models
     @abstractmethod
     async def upsert_provider_model(self, tenant_id: str, provider_name: str, model_name: str, model_type: ModelType | str, *, encrypted_config: dict[str, Any] | str | None = None, is_valid: bool = True) -> ProviderModelRecord: ...

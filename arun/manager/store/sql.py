@@ -191,6 +191,20 @@ class SqlStore(CredentialStore):
         )
         return bool(rows)
 
+    async def refund_quota(self, tenant_id: str, provider_name: str, amount: int, *, quota_type: str) -> None:
+        if not isinstance(amount, int) or amount < 0:
+            raise ValueError("quota amount must be a non-negative integer")
+        await self._fetch(
+            "UPDATE providers SET quota_used = CASE WHEN quota_used >= CAST($4 AS BIGINT)"
+            " THEN quota_used - CAST($4 AS BIGINT) ELSE 0 END"
+            " WHERE tenant_id = $1 AND provider_name = $2 AND provider_type = 'system' AND quota_type = $3 RETURNING id",
+            (tenant_id, provider_name, quota_type, amount),
+            retry=False,
+        )
+
+    async def list_tenants(self) -> list[Tenant]:
+        return [_tenant(row) for row in await self._fetch("SELECT * FROM tenants ORDER BY created_at, id")]
+
     # ------------------------------------------------------------------ provider models
 
     async def upsert_provider_model(self, tenant_id: str, provider_name: str, model_name: str, model_type: ModelType | str, *, encrypted_config: dict[str, Any] | str | None = None, is_valid: bool = True) -> ProviderModelRecord:
