@@ -24,27 +24,14 @@ from arun.errors import (
 )
 from arun.manager.balancer import LBConfig, LoadBalancer, NoAvailableCredentialsError
 from arun.state import MemoryStateStore, StateUnavailableError
+from arun.testing.services import require_service
 
 REDIS_URL = os.environ.get("ARUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SCOPE_KW = dict(tenant_id="t1", provider="openai", model_type="llm", model="gpt-4o")
 
 
-def _redis_reachable() -> bool:
-    from urllib.parse import urlsplit
-
-    u = urlsplit(REDIS_URL)
-    try:
-        with socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
-def _need_redis() -> None:
-    if not _redis_reachable():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required in CI and is not reachable at {REDIS_URL}")
-        pytest.skip(f"Redis not reachable at {REDIS_URL}")
 
 
 async def _cleanup(client, prefix: str) -> None:
@@ -55,7 +42,7 @@ async def _cleanup(client, prefix: str) -> None:
 
 @contextlib.asynccontextmanager
 async def _redis_store_cm():
-    _need_redis()
+    require_service(REDIS_URL, "Redis")
     from arun.state.redis import RedisStateStore
 
     prefix = f"arun-test-{uuid.uuid4().hex[:12]}:"
@@ -446,7 +433,7 @@ async def _mp_worker_main(url: str, n: int, start, results) -> None:
 @pytest.mark.slow
 @pytest.mark.redis
 async def test_multiprocess_shared_balancing():
-    _need_redis()
+    require_service(REDIS_URL, "Redis")
     import redis.asyncio as aioredis
 
     prefix = f"arun-test-{uuid.uuid4().hex[:12]}:"

@@ -34,22 +34,13 @@ from arun.manager import (
 )
 from arun.manager.store import open_store
 from arun.testing import Fault
+from arun.testing.services import require_service
 
 REDIS_URL = os.environ.get("ARUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 KEY = "sk-test-0123456789abcdef"
 MSG = [UserPromptMessage(content="hello there")]
 
 
-def _redis_or_skip() -> None:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return
-    except OSError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis unreachable in CI: {exc!r}")
-        pytest.skip(f"Redis unreachable: {exc!r}")
 
 
 async def _state(kind: str) -> Any:
@@ -57,7 +48,7 @@ async def _state(kind: str) -> Any:
 
     if kind == "memory":
         return open_state("memory://")
-    _redis_or_skip()
+    require_service("redis://127.0.0.1:6379/0", "Redis")
     return open_state(REDIS_URL, prefix=f"arun-test-mgr-{uuid.uuid4().hex[:8]}:")
 
 

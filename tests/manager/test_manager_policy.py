@@ -21,6 +21,7 @@ from arun.manager.store import open_store
 from arun.policy.retry import RetryPolicy
 from arun.policy.router import Cooldowns
 from arun.testing import Fault
+from arun.testing.services import require_service
 
 REDIS_URL = os.environ.get("ARUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 MSG = [UserPromptMessage(content="hello there")]
@@ -30,16 +31,6 @@ CLAUDE = "claude-3-5-haiku-20241022"
 FAST = RetryPolicy(base_delay=0.001, max_delay=0.005)
 
 
-def _redis_or_skip() -> None:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return
-    except OSError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis unreachable in CI: {exc!r}")
-        pytest.skip(f"Redis unreachable: {exc!r}")
 
 
 @pytest.fixture(params=["sqlite+memory", "postgres+redis"])
@@ -48,7 +39,7 @@ async def setup(request, tmp_path):
     if request.param == "sqlite+memory":
         yield f"sqlite:///{tmp_path}/arun.db", "memory://"
         return
-    _redis_or_skip()
+    require_service("redis://127.0.0.1:6379/0", "Redis")
     async with fresh_pg_database() as url:
         yield url, f"{REDIS_URL}?prefix=arun-test-pol-{uuid.uuid4().hex[:8]}:"
 

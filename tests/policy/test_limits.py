@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -23,26 +22,13 @@ from arun.policy.limits import (
     open_limiter,
 )
 from arun.state import StateUnavailableError
+from arun.testing.services import require_service
 
 REDIS_URL = os.environ.get("ARUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def _redis_reachable() -> bool:
-    from urllib.parse import urlsplit
-
-    u = urlsplit(REDIS_URL)
-    try:
-        with socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
-def _need_redis() -> None:
-    if not _redis_reachable():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required in CI and is not reachable at {REDIS_URL}")
-        pytest.skip(f"Redis not reachable at {REDIS_URL}")
 
 
 async def _cleanup(client, prefix: str) -> None:
@@ -78,7 +64,7 @@ class Factory:
 @pytest.fixture(params=["memory", "redis"])
 async def make(request):
     if request.param == "redis":
-        _need_redis()
+        require_service(REDIS_URL, "Redis")
     f = Factory(request.param)
     try:
         yield f
@@ -88,7 +74,7 @@ async def make(request):
 
 @pytest.fixture
 async def make_redis():
-    _need_redis()
+    require_service(REDIS_URL, "Redis")
     f = Factory("redis")
     try:
         yield f

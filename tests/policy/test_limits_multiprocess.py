@@ -32,6 +32,7 @@ import uuid
 from bisect import bisect_left
 
 import pytest
+from arun.testing.services import require_service
 
 WINDOW = 4.0  # seconds: the test's "minute"
 MARGIN = 0.1  # reservations stay counted 100 ms longer: absorbs grant->arrival skew (see module doc)
@@ -46,16 +47,6 @@ REDIS_URL = os.environ.get("ARUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 pytestmark = pytest.mark.redis
 
 
-def _redis_reachable() -> bool:
-    import socket
-    from urllib.parse import urlsplit
-
-    u = urlsplit(REDIS_URL)
-    try:
-        with socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 # --------------------------------------------------------------------------------------
@@ -245,10 +236,7 @@ def _report(res: dict) -> str:
 
 @pytest.mark.slow
 async def test_four_processes_share_one_limit_through_redis():
-    if not _redis_reachable():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required in CI and is not reachable at {REDIS_URL}")
-        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+    require_service(REDIS_URL, "Redis")
     res = await run_multiprocess()
     print("\n" + _report(res))
     # no request lost: every grant reached the upstream and was answered

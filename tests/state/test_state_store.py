@@ -14,28 +14,15 @@ import pytest
 
 from arun.state import MemoryStateStore, StateUnavailableError, open_state
 from arun.state.base import LB_INDEX_TTL, StateStore, lb_cooldown_key, lb_index_key, lb_scope
+from arun.testing.services import require_service
 
 REDIS_URL = os.environ.get("ARUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SCOPE = lb_scope("tenant-1", "openai", "llm", "gpt-4o")
 IDS = ["a", "b", "c"]
 
 
-def _redis_reachable() -> bool:
-    from urllib.parse import urlsplit
-
-    u = urlsplit(REDIS_URL)
-    try:
-        with socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
-def _need_redis() -> None:
-    if not _redis_reachable():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required in CI and is not reachable at {REDIS_URL}")
-        pytest.skip(f"Redis not reachable at {REDIS_URL}")
 
 
 async def _cleanup(client, prefix: str) -> None:
@@ -54,7 +41,7 @@ class FakeClock:
 
 @contextlib.asynccontextmanager
 async def _redis_store_cm():
-    _need_redis()
+    require_service(REDIS_URL, "Redis")
     from arun.state.redis import RedisStateStore
 
     prefix = f"arun-test-{uuid.uuid4().hex[:12]}:"
