@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from time import perf_counter
 from typing import Any, ClassVar
 
@@ -20,6 +20,7 @@ from arun.model_types.code_block import (
     strip_fences_stream,
 )
 from arun.model_types.llm_stream import LLMStream
+from arun.wire.client import ErrorMapper, StreamResponse
 from arun.parameters import validate_parameters
 
 __all__ = ["LargeLanguageModel"]
@@ -180,6 +181,38 @@ class LargeLanguageModel(AIModel):
             currency=prompt.currency,
             latency=0.0,
         )
+
+    def _usage_with_fallback(
+        self, schema: AIModelEntity | None, count_prompt: Callable[[], int], encoding: str = "cl100k_base"
+    ) -> Callable[[int | None, int | None, str], LLMUsage]:
+        """``usage(prompt, completion, text)`` for the wire parsers: counts locally what the upstream left out."""
+
+        def usage(prompt: int | None, completion: int | None, text: str) -> LLMUsage:
+            if prompt is None:
+                prompt = count_prompt()
+            if completion is None:
+                from arun.tokenizers import count_tokens
+
+                completion = count_tokens(text, encoding) if text else 0
+            return self._calc_response_usage(schema, prompt, completion)
+
+        return usage
+
+    async def _exchange(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        error_mapper: ErrorMapper,
+        stream: bool,
+        parse: Callable[[bytes], LLMResult],
+        chunks: Callable[[StreamResponse], AsyncIterator[LLMResultChunk]],
+    ) -> LLMResult | AsyncIterator[LLMResultChunk]:
+        """POST ``body``: the parsed result, or (stream) the chunks once the status is known to be good."""
+        if not stream:
+            resp = await self.http.request("POST", url, headers=headers, data=body, error_mapper=error_mapper)
+            return parse(resp.body)
+        return chunks(await self.http.stream("POST", url, headers=headers, data=body, error_mapper=error_mapper))
 
     async def _validate_by_invoking(
         self, model: str, credentials: Mapping[str, Any], parameters: dict[str, Any] | None = None

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from arun.entities.llm import LLMResult, LLMResultChunk, LLMUsage
+from arun.entities.llm import LLMResult, LLMResultChunk
 from arun.entities.messages import PromptMessage, PromptMessageTool
 from arun.entities.model import AIModelEntity
 from arun.model_types.llm import LargeLanguageModel
@@ -75,18 +75,13 @@ class OpenAIFamilyLLM(LargeLanguageModel):
     def _usage_fn(
         self, schema: AIModelEntity | None, model: str, messages: list[PromptMessage], tools: list[PromptMessageTool] | None
     ) -> Any:
-        def usage(prompt: int | None, completion: int | None, text: str) -> LLMUsage:
-            if prompt is None or completion is None:
-                from arun.tokenizers import count_tokens, num_tokens_from_messages
+        def count_prompt() -> int:
+            from arun.tokenizers import num_tokens_from_messages
 
-                if prompt is None:
-                    tool_dicts = [msgspec.to_builtins(t) for t in tools] if tools else None
-                    prompt = num_tokens_from_messages(model, messages_as_dicts(messages), tool_dicts)
-                if completion is None:
-                    completion = count_tokens(text, "cl100k_base")
-            return self._calc_response_usage(schema, prompt, completion)
+            tool_dicts = [msgspec.to_builtins(t) for t in tools] if tools else None
+            return num_tokens_from_messages(model, messages_as_dicts(messages), tool_dicts)
 
-        return usage
+        return self._usage_with_fallback(schema, count_prompt)
 
     async def _invoke(
         self,
@@ -114,11 +109,16 @@ class OpenAIFamilyLLM(LargeLanguageModel):
         headers = self.headers(credentials)
         mapper = partial(classify_error, self.provider_name)
         usage_fn = self._usage_fn(schema, model, prompt_messages, tools)
-        if not stream:
-            resp = await self.http.request("POST", url, headers=headers, data=body, error_mapper=mapper)
-            return parse_chat_response(self.provider_name, resp.body, model, prompt_messages, usage_fn)
-        resp_stream = await self.http.stream("POST", url, headers=headers, data=body, error_mapper=mapper)
-        return iterate_chat_stream(resp_stream, ChatStreamAssembler(self.provider_name, model, prompt_messages, usage_fn))
+        provider = self.provider_name
+        return await self._exchange(
+            url,
+            headers,
+            body,
+            mapper,
+            stream,
+            lambda raw: parse_chat_response(provider, raw, model, prompt_messages, usage_fn),
+            lambda resp: iterate_chat_stream(resp, ChatStreamAssembler(provider, model, prompt_messages, usage_fn)),
+        )
 
     def wire_model_name(self, model: str, credentials: Mapping[str, Any]) -> str:
         return model

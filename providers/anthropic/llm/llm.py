@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from arun.entities.llm import LLMResult, LLMResultChunk, LLMUsage
+from arun.entities.llm import LLMResult, LLMResultChunk
 from arun.entities.messages import PromptMessage, PromptMessageTool
 from arun.entities.model import AIModelEntity
 from arun.model_types.llm import LargeLanguageModel
@@ -83,16 +83,7 @@ class AnthropicLargeLanguageModel(LargeLanguageModel):
     def _usage_fn(
         self, schema: AIModelEntity | None, messages: list[PromptMessage], tools: list[PromptMessageTool] | None
     ) -> Any:
-        def usage(prompt: int | None, completion: int | None, text: str) -> LLMUsage:
-            if prompt is None:
-                prompt = _count_prompt(messages, tools)
-            if completion is None:
-                from arun.tokenizers import count_tokens
-
-                completion = count_tokens(text, "cl100k_base")
-            return self._calc_response_usage(schema, prompt, completion)
-
-        return usage
+        return self._usage_with_fallback(schema, lambda: _count_prompt(messages, tools))
 
     async def _invoke(
         self,
@@ -120,11 +111,16 @@ class AnthropicLargeLanguageModel(LargeLanguageModel):
         headers = auth_headers(credentials)
         mapper = partial(classify_error, self.provider_name)
         usage_fn = self._usage_fn(schema, prompt_messages, tools)
-        if not stream:
-            resp = await self.http.request("POST", url, headers=headers, data=body, error_mapper=mapper)
-            return parse_messages_response(self.provider_name, resp.body, model, prompt_messages, usage_fn)
-        resp_stream = await self.http.stream("POST", url, headers=headers, data=body, error_mapper=mapper)
-        return _iterate(resp_stream, MessagesStreamAssembler(self.provider_name, model, prompt_messages, usage_fn))
+        provider = self.provider_name
+        return await self._exchange(
+            url,
+            headers,
+            body,
+            mapper,
+            stream,
+            lambda raw: parse_messages_response(provider, raw, model, prompt_messages, usage_fn),
+            lambda resp: _iterate(resp, MessagesStreamAssembler(provider, model, prompt_messages, usage_fn)),
+        )
 
     async def get_num_tokens(
         self,

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from arun.entities.common import I18nObject
-from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk, LLMUsage
+from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk
 from arun.entities.messages import PromptMessage, PromptMessageTool
 from arun.entities.model import (
     AIModelEntity,
@@ -119,17 +119,12 @@ class OllamaLargeLanguageModel(LargeLanguageModel):
     def _usage_fn(
         self, schema: AIModelEntity | None, messages: list[PromptMessage], tools: list[PromptMessageTool] | None
     ) -> Any:
-        def usage(prompt: int | None, completion: int | None, text: str) -> LLMUsage:
-            # Ollama omits a count when it is zero (e.g. a fully cached prompt): count locally then
-            from arun.tokenizers import count_tokens
+        # Ollama omits a count when it is zero (e.g. a fully cached prompt): count locally then
+        from arun.tokenizers import count_tokens
 
-            if prompt is None:
-                prompt = sum(count_tokens(s) for s in _count_strings(messages, tools))
-            if completion is None:
-                completion = count_tokens(text) if text else 0
-            return self._calc_response_usage(schema, prompt, completion)
-
-        return usage
+        return self._usage_with_fallback(
+            schema, lambda: sum(count_tokens(s) for s in _count_strings(messages, tools)), "gpt2"
+        )
 
     async def _invoke(
         self,
@@ -151,11 +146,16 @@ class OllamaLargeLanguageModel(LargeLanguageModel):
         hdrs = headers(credentials)
         mapper = partial(classify_error, self.provider_name)
         usage_fn = self._usage_fn(schema, prompt_messages, tools)
-        if not stream:
-            resp = await self.http.request("POST", url, headers=hdrs, data=body, error_mapper=mapper)
-            return parse_chat_response(self.provider_name, resp.body, model, prompt_messages, usage_fn)
-        resp_stream = await self.http.stream("POST", url, headers=hdrs, data=body, error_mapper=mapper)
-        return _iterate(resp_stream, OllamaStreamAssembler(self.provider_name, model, prompt_messages, usage_fn))
+        provider = self.provider_name
+        return await self._exchange(
+            url,
+            hdrs,
+            body,
+            mapper,
+            stream,
+            lambda raw: parse_chat_response(provider, raw, model, prompt_messages, usage_fn),
+            lambda resp: _iterate(resp, OllamaStreamAssembler(provider, model, prompt_messages, usage_fn)),
+        )
 
     async def get_num_tokens(
         self,
