@@ -19,5 +19,16 @@ def get_price(schema: AIModelEntity | None, price_type: PriceType, tokens: int) 
     unit_price = pricing.input if price_type is PriceType.INPUT else pricing.output
     if unit_price is None:
         return PriceInfo(unit_price=_ZERO, unit=_ZERO, total_amount=_ZERO, currency="USD")
-    total = (Decimal(tokens) * unit_price * pricing.unit).quantize(QUANTUM, rounding=ROUND_HALF_UP)
-    return PriceInfo(unit_price=unit_price, unit=pricing.unit, total_amount=total, currency=pricing.currency)
+    unit = pricing.unit
+    factor = _factors.get((unit_price, unit))
+    if factor is None:
+        if len(_factors) > 4096:
+            _factors.clear()
+        factor = _factors[(unit_price, unit)] = unit_price * unit
+    total = (factor * tokens).quantize(QUANTUM, rounding=ROUND_HALF_UP)
+    return PriceInfo(unit_price, unit, total, pricing.currency)
+
+
+# unit price x unit, once per price: Decimal products are exact at these sizes, so
+# tokens x (unit price x unit) equals (tokens x unit price) x unit
+_factors: dict[tuple[Decimal, Decimal], Decimal] = {}

@@ -1,4 +1,9 @@
-"""LLM results, chunks and usage."""
+"""LLM results, chunks and usage.
+
+Results, chunks and usage are created per call and per streamed chunk and never
+take part in reference cycles, so they are not tracked by the garbage collector
+(``gc=False``): a stream of thousands of chunks adds no collector work.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ class LLMMode(str, Enum):
         raise ValueError(f"invalid mode value {value}")
 
 
-class LLMUsage(msgspec.Struct):
+class LLMUsage(msgspec.Struct, gc=False):
     prompt_tokens: int
     prompt_unit_price: Decimal
     prompt_price_unit: Decimal
@@ -69,7 +74,7 @@ class LLMUsage(msgspec.Struct):
     __add__ = plus
 
 
-class LLMResult(msgspec.Struct, omit_defaults=True):
+class LLMResult(msgspec.Struct, omit_defaults=True, gc=False):
     model: str
     message: AssistantPromptMessage
     usage: LLMUsage
@@ -80,14 +85,14 @@ class LLMResult(msgspec.Struct, omit_defaults=True):
     finish_reason: str | None = None
 
 
-class LLMResultChunkDelta(msgspec.Struct, omit_defaults=True):
+class LLMResultChunkDelta(msgspec.Struct, omit_defaults=True, gc=False):
     index: int
     message: AssistantPromptMessage
     usage: LLMUsage | None = None
     finish_reason: str | None = None
 
 
-class LLMResultChunk(msgspec.Struct, omit_defaults=True):
+class LLMResultChunk(msgspec.Struct, omit_defaults=True, gc=False):
     model: str
     delta: LLMResultChunkDelta
     prompt_messages: list[PromptMessage] = []

@@ -146,7 +146,7 @@ class UserPromptMessage(PromptMessage, tag="user"):
     role: ClassVar[PromptMessageRole] = PromptMessageRole.USER
 
 
-class AssistantPromptMessage(PromptMessage, tag="assistant"):
+class AssistantPromptMessage(PromptMessage, tag="assistant", gc=False):  # one per streamed chunk; never cyclic
     tool_calls: list[ToolCall] = []
     role: ClassVar[PromptMessageRole] = PromptMessageRole.ASSISTANT
 

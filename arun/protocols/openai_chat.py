@@ -7,7 +7,7 @@ an incremental :class:`ChatStreamAssembler` for ``data:`` events; and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -116,58 +116,58 @@ def build_chat_body(
 
 
 # -- wire structs (only the fields we read; unknown keys are ignored) ------------------
+#
+# gc=False: decoded wire values never take part in reference cycles, so the garbage
+# collector need not track the half-dozen objects every stream event allocates.
 
 
-class _Function(msgspec.Struct):
+class _Function(msgspec.Struct, gc=False):
     name: str | None = None
     arguments: str | dict[str, Any] | None = None
 
 
-class _ToolCallDelta(msgspec.Struct):
+class _ToolCallDelta(msgspec.Struct, gc=False):
     index: int = 0
     id: str | None = None
     type: str | None = None
     function: _Function | None = None
 
 
-class _Usage(msgspec.Struct):
+class _Usage(msgspec.Struct, gc=False):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
 
 
-class _Delta(msgspec.Struct):
+class _Delta(msgspec.Struct, gc=False):
     content: str | None = None
     reasoning_content: str | None = None
     reasoning: str | None = None
     tool_calls: list[_ToolCallDelta] | None = None
 
 
-class _StreamChoice(msgspec.Struct):
-    index: int = 0
+class _StreamChoice(msgspec.Struct, gc=False):
     delta: _Delta | None = None
     text: str | None = None  # the legacy /completions API streams text, not a delta
     finish_reason: str | None = None
     usage: _Usage | None = None  # Moonshot puts usage inside the choice
 
 
-class _ErrorObject(msgspec.Struct):
+class _ErrorObject(msgspec.Struct, gc=False):
     message: str | None = None
     type: str | None = None
     code: str | int | None = None
     param: str | None = None
 
 
-class _Chunk(msgspec.Struct):
-    id: str | None = None
-    model: str | None = None
+class _Chunk(msgspec.Struct, gc=False):
     system_fingerprint: str | None = None
     choices: list[_StreamChoice] = []
     usage: _Usage | None = None
     error: _ErrorObject | None = None
 
 
-class _Message(msgspec.Struct):
+class _Message(msgspec.Struct, gc=False):
     content: str | None = None
     reasoning_content: str | None = None
     reasoning: str | None = None
@@ -175,13 +175,13 @@ class _Message(msgspec.Struct):
     refusal: str | None = None
 
 
-class _Choice(msgspec.Struct):
+class _Choice(msgspec.Struct, gc=False):
     index: int = 0
     message: _Message | None = None
     finish_reason: str | None = None
 
 
-class _Response(msgspec.Struct):
+class _Response(msgspec.Struct, gc=False):
     id: str | None = None
     model: str | None = None
     system_fingerprint: str | None = None
@@ -190,7 +190,7 @@ class _Response(msgspec.Struct):
     error: _ErrorObject | None = None
 
 
-class _ErrorEnvelope(msgspec.Struct):
+class _ErrorEnvelope(msgspec.Struct, gc=False):
     error: _ErrorObject | str | None = None
     detail: Any = None
     message: str | None = None
@@ -339,45 +339,57 @@ class ChatStreamAssembler:
 
     def feed(self, payload: bytes) -> LLMResultChunk | None:
         """One ``data:`` payload -> a content chunk, or None (bookkeeping only)."""
-        if payload[:6] == b"[DONE]":
-            self.done = True
-            return None
-        try:
-            chunk = _chunk_decoder.decode(payload)
-        except msgspec.DecodeError as exc:
-            raise InvokeServerUnavailableError(
-                f"[{self.provider}] Server Unavailable Error, malformed stream event: {exc}"
-            ) from None
-        if chunk.error is not None:
-            raise _error_from_object(self.provider, chunk.error, None, {}, payload)
-        if chunk.usage is not None:
-            self.usage = chunk.usage
-        if chunk.system_fingerprint:
-            self.fingerprint = chunk.system_fingerprint
-        if not chunk.choices:
-            return None
-        choice = chunk.choices[0]
-        if choice.usage is not None:
-            self.usage = choice.usage
-        if choice.finish_reason:
-            self.finish_reason = choice.finish_reason
-        delta = choice.delta
-        if delta is None:
-            text = choice.text
-        else:
-            if delta.tool_calls:
-                self._merge_calls(delta.tool_calls)
-            text = delta.content
-        if not text:
-            return None
-        self.texts.append(text)
-        self.index += 1
-        return LLMResultChunk(
-            model=self.model,
-            prompt_messages=self.messages,
-            system_fingerprint=chunk.system_fingerprint,
-            delta=LLMResultChunkDelta(index=self.index, message=AssistantPromptMessage(content=text)),
-        )
+        out: list[LLMResultChunk] = []
+        self.feed_into((payload,), out)
+        return out[0] if out else None
+
+    def feed_into(self, payloads: Iterable[bytes], out: list[LLMResultChunk]) -> None:
+        """Append the content chunk of every payload to ``out``; a failure leaves the chunks before it there."""
+        decode = _chunk_decoder.decode
+        texts = self.texts
+        for payload in payloads:
+            if payload[:6] == b"[DONE]":
+                self.done = True
+                continue
+            try:
+                chunk = decode(payload)
+            except msgspec.DecodeError as exc:
+                raise InvokeServerUnavailableError(
+                    f"[{self.provider}] Server Unavailable Error, malformed stream event: {exc}"
+                ) from None
+            if chunk.error is not None:
+                raise _error_from_object(self.provider, chunk.error, None, {}, payload)
+            if chunk.usage is not None:
+                self.usage = chunk.usage
+            fingerprint = chunk.system_fingerprint
+            if fingerprint:
+                self.fingerprint = fingerprint
+            if not chunk.choices:
+                continue
+            choice = chunk.choices[0]
+            if choice.usage is not None:
+                self.usage = choice.usage
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+            delta = choice.delta
+            if delta is None:
+                text = choice.text
+            else:
+                if delta.tool_calls:
+                    self._merge_calls(delta.tool_calls)
+                text = delta.content
+            if not text:
+                continue
+            texts.append(text)
+            self.index += 1
+            out.append(
+                LLMResultChunk(
+                    self.model,
+                    LLMResultChunkDelta(self.index, AssistantPromptMessage(text)),
+                    self.messages,
+                    fingerprint,
+                )
+            )
 
     def _merge_calls(self, deltas: list[_ToolCallDelta]) -> None:
         for delta in deltas:

@@ -42,7 +42,7 @@ def messages_as_dicts(messages: list[PromptMessage]) -> list[dict[str, Any]]:
 
 def iterate_chat_stream(resp: StreamResponse, asm: ChatStreamAssembler) -> AsyncIterator[LLMResultChunk]:
     """Read SSE bytes to the end of the body, yielding chunks; the terminal chunk last."""
-    return assemble_stream(resp, SSEDecoder(data_only=True), asm, asm.feed)
+    return assemble_stream(resp, SSEDecoder(data_only=True), asm, feed_into=asm.feed_into)
 
 
 class OpenAIFamilyLLM(LargeLanguageModel):

@@ -25,6 +25,17 @@ from arun.wire.client import StreamResponse
 __all__ = ["Assembler", "Decoder", "AssembledStream", "assemble_stream"]
 
 Feed = Callable[[Any], "LLMResultChunk | None"]
+FeedInto = Callable[[list[Any], list[LLMResultChunk]], None]
+
+
+def _per_item(feed: Feed) -> FeedInto:
+    def feed_into(items: list[Any], out: list[LLMResultChunk]) -> None:
+        for item in items:
+            chunk = feed(item)
+            if chunk is not None:
+                out.append(chunk)
+
+    return feed_into
 
 
 class Decoder(Protocol):
@@ -44,12 +55,12 @@ class AssembledStream:
 
     __slots__ = ("_resp", "_decoder", "_asm", "_feed", "_feed_tail", "_finished", "_pending", "_error")
 
-    def __init__(self, resp: StreamResponse, decoder: Decoder, asm: Assembler, feed: Feed, feed_tail: Feed | None) -> None:
+    def __init__(self, resp: StreamResponse, decoder: Decoder, asm: Assembler, feed: FeedInto, feed_tail: FeedInto) -> None:
         self._resp = resp
         self._decoder = decoder
         self._asm = asm
         self._feed = feed
-        self._feed_tail = feed_tail or feed
+        self._feed_tail = feed_tail
         self._finished = False
         self._pending: list[LLMResultChunk] = []
         self._error: BaseException | None = None  # raised on the next read, after the chunks before it
@@ -75,14 +86,10 @@ class AssembledStream:
                 if not self._asm.done:
                     raise
                 data = b""  # the answer was complete: a broken tail does not matter
-            feed = self._feed
             if data:
-                for item in self._decoder.feed(data):
-                    chunk = feed(item)
-                    if chunk is not None:
-                        out.append(chunk)
+                self._feed(self._decoder.feed(data), out)
                 return out
-            out.extend(c for c in map(self._feed_tail, self._decoder.close()) if c is not None)
+            self._feed_tail(self._decoder.close(), out)
             final = self._asm.final_chunk()
             self._finished = True
             resp.release()
@@ -114,7 +121,23 @@ class AssembledStream:
 
 
 def assemble_stream(
-    resp: StreamResponse, decoder: Decoder, asm: Assembler, feed: Feed, feed_tail: Feed | None = None
+    resp: StreamResponse,
+    decoder: Decoder,
+    asm: Assembler,
+    feed: Feed | None = None,
+    feed_tail: Feed | None = None,
+    *,
+    feed_into: FeedInto | None = None,
 ) -> AssembledStream:
-    """Chunks of ``feed(item)`` for every decoded item, then ``asm.final_chunk()``."""
-    return AssembledStream(resp, decoder, asm, feed, feed_tail)
+    """Chunks of ``feed(item)`` for every decoded item, then ``asm.final_chunk()``.
+
+    ``feed_into(items, out)`` is the batch form (it appends a network read's chunks to
+    ``out`` in one call); give it instead of ``feed`` on hot paths.  ``feed_tail`` handles
+    what the decoder flushes at the end of the body, when that differs from ``feed``.
+    """
+    if feed_into is None:
+        if feed is None:
+            raise TypeError("assemble_stream needs feed or feed_into")
+        feed_into = _per_item(feed)
+    tail = _per_item(feed_tail) if feed_tail is not None else feed_into
+    return AssembledStream(resp, decoder, asm, feed_into, tail)

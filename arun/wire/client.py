@@ -14,7 +14,6 @@ stream that keeps producing is never cut.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -27,11 +26,6 @@ from arun.errors import (
     InvokeStreamInterruptedError,
     InvokeTimeoutError,
 )
-
-if sys.version_info >= (3, 11):
-    from asyncio import timeout as _deadline
-else:  # pragma: no cover - exercised on 3.10 only
-    from async_timeout import timeout as _deadline
 
 if TYPE_CHECKING:
     import aiohttp
@@ -146,6 +140,16 @@ class StreamResponse:
             self.close()
 
 
+def _read_on_with_idle_timeout(resp: aiohttp.ClientResponse, idle: float) -> None:
+    """The headers arrived under the first-byte timeout: the body is read under the idle one."""
+    conn = resp.connection
+    protocol = conn.protocol if conn is not None else None
+    if protocol is None or resp.content.is_eof():
+        return  # the whole body is already here
+    protocol.read_timeout = idle
+    protocol.start_timeout()  # re-arm now: the next read may be slow (first token after the headers)
+
+
 class HttpClient:
     """One pooled ``aiohttp.ClientSession`` owned by the runtime."""
 
@@ -153,6 +157,7 @@ class HttpClient:
         self.config = config or HttpConfig.from_env()
         self._session: aiohttp.ClientSession | None = None
         self._errors: tuple[type[BaseException], ...] = ()
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     async def start(self) -> None:
         if self._session is not None:
@@ -189,11 +194,30 @@ class HttpClient:
     async def _send(
         self, method: str, url: str, headers: Mapping[str, str], data: Any, first_byte: float | None
     ) -> aiohttp.ClientResponse:
+        # aiohttp's read timeout starts once the request is sent and restarts on every read,
+        # so it is the first-byte timeout as well as the idle one: no timer of our own per call.
+        cfg = self.config
+        first_byte = first_byte or cfg.first_byte_timeout
         try:
-            async with _deadline(first_byte or self.config.first_byte_timeout):
+            if first_byte == cfg.idle_timeout:
                 return await self.session.request(method, url, headers=headers, data=data)
+            resp = await self.session.request(
+                method, url, headers=headers, data=data, timeout=self._first_byte_timeouts(first_byte)
+            )
         except self._errors as exc:
             raise translate_transport_error(exc) from exc
+        _read_on_with_idle_timeout(resp, cfg.idle_timeout)
+        return resp
+
+    def _first_byte_timeouts(self, first_byte: float) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(first_byte)
+        if timeout is None:
+            import aiohttp
+
+            timeout = self._timeouts[first_byte] = aiohttp.ClientTimeout(
+                total=None, sock_connect=self.config.connect_timeout, sock_read=first_byte
+            )
+        return timeout
 
     async def request(
         self,
