@@ -59,7 +59,7 @@ def validate_parameters(rules: list[ParameterRule], parameters: Mapping[str, Any
     """Validate and filter ``parameters`` against ``rules``; raise :class:`ParameterValidationError`."""
     if parameters is None:
         parameters = {}
-    elif not isinstance(parameters, Mapping):
+    elif parameters.__class__ is not dict and not isinstance(parameters, Mapping):
         raise ParameterValidationError("model_parameters should be a mapping", parameter="model_parameters")
     result: dict[str, Any] = {}
     for rule in rules:

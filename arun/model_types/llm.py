@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from types import CoroutineType
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from time import perf_counter
 from typing import Any, ClassVar
@@ -10,7 +11,7 @@ from typing import Any, ClassVar
 from arun.callbacks import Callback, fire
 from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk, LLMUsage
 from arun.entities.messages import PromptMessage, PromptMessageTool
-from arun.entities.model import AIModelEntity, ModelPropertyKey, ModelType, ParameterRule, PriceType
+from arun.entities.model import AIModelEntity, ModelPropertyKey, ModelType, ParameterRule
 from arun.errors import ParameterValidationError
 from arun.model_types.ai_model import AIModel, as_validation_error
 from arun.model_types.code_block import (
@@ -22,12 +23,15 @@ from arun.model_types.code_block import (
 from arun.model_types.llm_stream import LLMStream
 from arun.wire.client import ErrorMapper, StreamResponse
 from arun.parameters import validate_parameters
+from arun.pricing import rates
 
 __all__ = ["LargeLanguageModel"]
 
 
 def _check_messages(prompt_messages: Any) -> list[PromptMessage]:
-    if not isinstance(prompt_messages, Sequence) or isinstance(prompt_messages, (str, bytes)):
+    if prompt_messages.__class__ is not list and (
+        not isinstance(prompt_messages, Sequence) or isinstance(prompt_messages, (str, bytes))
+    ):
         raise ParameterValidationError("prompt_messages should be a list of messages", parameter="prompt_messages")
     if not prompt_messages:
         raise ParameterValidationError("prompt_messages must not be empty", parameter="prompt_messages")
@@ -102,7 +106,9 @@ class LargeLanguageModel(AIModel):
             pending: Any = self._invoke(
                 model, credentials, wire_messages, wire_params, tool_list, wire_stop, stream, user
             )
-            result: Any = await pending if inspect.isawaitable(pending) else pending
+            result: Any = (
+                await pending if pending.__class__ is CoroutineType or inspect.isawaitable(pending) else pending
+            )
         except ParameterValidationError:
             raise  # a caller mistake found while building the request (e.g. json_schema missing)
         except Exception as exc:
@@ -165,21 +171,22 @@ class LargeLanguageModel(AIModel):
         self, schema: AIModelEntity | None, prompt_tokens: int, completion_tokens: int
     ) -> LLMUsage:
         """Usage with prices; latency and time to first token are filled by the per-call wrapper."""
-        prompt = self.price(schema, PriceType.INPUT, prompt_tokens)
-        completion = self.price(schema, PriceType.OUTPUT, completion_tokens)
+        rate_in, rate_out = rates(schema)
+        prompt_price = rate_in.total(prompt_tokens)
+        completion_price = rate_out.total(completion_tokens)
         return LLMUsage(
-            prompt_tokens=prompt_tokens,
-            prompt_unit_price=prompt.unit_price,
-            prompt_price_unit=prompt.unit,
-            prompt_price=prompt.total_amount,
-            completion_tokens=completion_tokens,
-            completion_unit_price=completion.unit_price,
-            completion_price_unit=completion.unit,
-            completion_price=completion.total_amount,
-            total_tokens=prompt_tokens + completion_tokens,
-            total_price=prompt.total_amount + completion.total_amount,
-            currency=prompt.currency,
-            latency=0.0,
+            prompt_tokens,
+            rate_in.unit_price,
+            rate_in.unit,
+            prompt_price,
+            completion_tokens,
+            rate_out.unit_price,
+            rate_out.unit,
+            completion_price,
+            prompt_tokens + completion_tokens,
+            prompt_price + completion_price,
+            rate_in.currency,
+            0.0,
         )
 
     def _usage_with_fallback(

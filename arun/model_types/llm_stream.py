@@ -78,13 +78,27 @@ class LLMStream:
         return self
 
     async def __anext__(self) -> LLMResultChunk:
+        buffer = self._buffer
+        # the buffer is empty once the stream is done (aclose and failures clear it)
+        chunk = buffer.pop() if buffer else await self._refill()
+        delta = chunk.delta
+        message = delta.message
+        content = message.content
+        if content.__class__ is str:
+            self._parts.append(content)  # type: ignore[arg-type,unused-ignore]
+        if message.tool_calls or delta.finish_reason is not None or delta.usage is not None:
+            self._terminal(chunk)
+        if self._hooks:
+            await fire(self._hooks, "on_new_chunk", chunk=chunk, **self._call)  # type: ignore[arg-type]
+        return chunk
+
+    async def _refill(self) -> LLMResultChunk:
+        """The next chunk when the buffer is empty: one network read's worth, or the end."""
         if self._done:
             raise StopAsyncIteration
+        buffer = self._buffer
         try:
-            buffer = self._buffer
-            if buffer:
-                chunk = buffer.pop()
-            elif self._batch is not None:
+            if self._batch is not None:
                 while not buffer:
                     batch = await self._batch()
                     if not batch:
@@ -105,6 +119,7 @@ class LLMStream:
             raise
         except Exception as exc:
             self._done = True
+            buffer.clear()
             await self._close_quietly()
             error = self._llm._transform_invoke_error(exc, self.model)
             if self._hooks:
@@ -114,15 +129,6 @@ class LLMStream:
             raise error from exc
         if self._first is None:
             self._first = perf_counter()
-        delta = chunk.delta
-        message = delta.message
-        content = message.content
-        if content.__class__ is str:
-            self._parts.append(content)  # type: ignore[arg-type,unused-ignore]
-        if message.tool_calls or delta.finish_reason is not None or delta.usage is not None:
-            self._terminal(chunk)
-        if self._hooks:
-            await fire(self._hooks, "on_new_chunk", chunk=chunk, **self._call)  # type: ignore[arg-type]
         return chunk
 
     def _terminal(self, chunk: LLMResultChunk) -> None:
@@ -180,6 +186,7 @@ class LLMStream:
 
     async def aclose(self) -> None:
         self._done = True
+        self._buffer.clear()
         aclose = getattr(self._agen, "aclose", None)
         if aclose is not None:
             await aclose()

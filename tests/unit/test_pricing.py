@@ -46,3 +46,31 @@ def test_no_pricing_or_no_output_price_is_zero_usd():
 def test_zero_price_keeps_dify_string_form():
     free = schema({"input": "0", "output": "0", "unit": "0.000001"})
     assert str(get_price(free, PriceType.INPUT, 10).total_amount) == "0E-7"
+
+
+def test_integer_rate_matches_the_decimal_formula_value_and_exponent():
+    import random
+    from decimal import ROUND_HALF_UP
+
+    from arun.pricing import QUANTUM, Rate
+
+    rng = random.Random(7)
+    prices = ["0.15", "2.50", "10.00", "0.0001", "0.00002", "1", "0", "3.3333333", "0.075", "123.456789"]
+    units = ["0.000001", "0.001", "1", "0.0000001", "0.01"]
+    for p in prices:
+        for u in units:
+            rate = Rate(Decimal(p), Decimal(u), "USD")
+            for tokens in [*range(0, 40), *(rng.randrange(10**8) for _ in range(100))]:
+                want = (Decimal(tokens) * Decimal(p) * Decimal(u)).quantize(QUANTUM, rounding=ROUND_HALF_UP)
+                got = rate.total(tokens)
+                assert got == want and got.as_tuple() == want.as_tuple(), (p, u, tokens)
+
+
+def test_rates_follow_a_changed_price_list():
+    from arun.pricing import rates
+
+    a = schema({"input": "1", "output": "2", "unit": "0.001"})
+    b = schema({"input": "3", "output": "4", "unit": "0.001"})
+    assert rates(a)[0].total(1000) == Decimal("1.0000000")
+    assert rates(b)[1].total(1000) == Decimal("4.0000000")
+    assert rates(a) is rates(a)
