@@ -37,6 +37,8 @@ PEERS_DIR = HERE / ".peers"
 PEER_PACKAGES = ["openai", "litellm", "matplotlib"]
 ALL_CLIENTS = ("floor", "arun", "openai", "litellm")
 PEER_CLIENTS = ("openai", "litellm")
+# the clients whose measured window would otherwise be a fraction of a second (see --fast-repeat)
+FAST_CLIENTS = ("floor", "arun")
 SUPPORTS = {"openai": {"stream", "chat", "embed"}}  # the openai SDK has no rerank
 
 # client -> statements timed (arun loads its public names lazily, so the second
@@ -308,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"names out of {', '.join(SCENARIOS)} (comma or space separated)")
     p.add_argument("--scale", type=float, default=1.0,
                    help="multiply every request / text count (not concurrency)")
+    p.add_argument("--fast-repeat", type=int, default=8,
+                   help="floor and arun run this many times the scenario's requests, so that their "
+                        "measured window lasts seconds, not a tenth of one (1 with --smoke)")
     p.add_argument("--chunks", type=int, default=64, help="content chunks per stream")
     p.add_argument("--embed-texts", type=int, default=None, help="texts in the fan-out")
     p.add_argument("--embed-dim", type=int, default=256, help="embedding dimension")
@@ -409,8 +414,11 @@ def _main(argv: Optional[list[str]]) -> int:
             if bar is not None:
                 bar.set_description(f"run {run + 1}/{args.runs} {name} {cl}")
             up = ups[specs[name].get("write_mode", "one")]
+            spec = specs[name]
+            if cl in FAST_CLIENTS and "requests" in spec and not args.smoke:
+                spec = dict(spec, requests=spec["requests"] * max(1, args.fast_repeat))
             st0 = up.stats()
-            res = run_worker(pythons[cl], cl, up.url, specs[name], args.timeout)
+            res = run_worker(pythons[cl], cl, up.url, spec, args.timeout)
             st1 = up.stats()
             res["run"] = run
             res["scenario"] = name
@@ -521,7 +529,9 @@ def report(payload: dict[str, Any], rows: list[dict[str, Any]],
             f"`{n}` = {s['kind']}"
             + (f", {s['texts']:,} texts in batches of {s['batch']} × {s['dim']} dims, "
                f"{s['conc']} batches in flight" if s["kind"] == "embed" else
-               f", {s['requests']} requests at concurrency {s['conc']}")
+               f", {s['requests']} requests at concurrency {s['conc']}"
+               + (f" ({s['requests'] * args.fast_repeat:,} for floor and arun)"
+                  if args.fast_repeat > 1 and not args.smoke else ""))
             + (f", {s['chunks']} content chunks" if s["kind"] == "stream" else "")
             + (", one write per SSE event" if s.get("write_mode") == "event" else "")
             + (f", {s['docs']} docs, top_n {s['top_n']}" if s["kind"] == "rerank" else "")
