@@ -40,6 +40,16 @@ class CheckError(AssertionError):
     pass
 
 
+def _rss_mb() -> float | None:
+    """Current resident set size (Linux), in MB."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * resource.getpagesize() / (1024.0 * 1024.0)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _pct(xs: list[float], q: float) -> float | None:
     if not xs:
         return None
@@ -149,6 +159,8 @@ class Scenario:
             self._docs = rerank_docs(spec["docs"])
             self._rr_expected = rerank_expected(spec["docs"], spec["top_n"])
         await self.warmup()
+        gc.collect()
+        self.rss_warm_mb = _rss_mb()  # resident set after import, construction and warm-up
         # reset counters after warm-up
         self.lat, self.chunks, self.requests, self.checked = [], 0, 0, 0
         if self.kind == "embed":
@@ -223,6 +235,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         "wall_s": getattr(sc, "wall", None), "cpu_s": getattr(sc, "cpu", None),
         "ttfc_p50_ms": _pct(lat_ms, 0.50), "ttfc_p99_ms": _pct(lat_ms, 0.99),
         "maxrss_mb": ru.ru_maxrss / 1024.0,
+        "rss_warm_mb": getattr(sc, "rss_warm_mb", None),
         "version": getattr(mod, "version", lambda: None)(),
     })
     return res
