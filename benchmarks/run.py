@@ -116,12 +116,15 @@ def ensure_peers() -> tuple[Optional[str], str]:
 
 # -- upstream -------------------------------------------------------------------
 class UpstreamProc:
-    def __init__(self, chunks: int, embed_dim: int, write_mode: str) -> None:
+    def __init__(self, chunks: int, embed_dim: int, write_mode: str,
+                 cpus: Optional[set[int]] = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.upstream", "--port", "0", "--chunks", str(chunks),
              "--embed-dim", str(embed_dim), "--write-mode", write_mode],
             cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=_env())
+        if cpus:
+            os.sched_setaffinity(self.proc.pid, cpus)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
         if not line.startswith("READY "):
@@ -151,10 +154,24 @@ def _env() -> dict[str, str]:
 
 
 # -- one worker -------------------------------------------------------------------
+def pinning(enabled: bool) -> Optional[tuple[set[int], set[int]]]:
+    """(upstream CPUs, client CPUs): the upstream on one core and every client on another, so a
+    client never shares its core with the upstream (the same for every client); None when fewer
+    than two CPUs are available or pinning is off."""
+    if not enabled or not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return {cpus[0]}, {cpus[1]}
+
+
 def run_worker(python: str, client: str, url: str, spec: dict[str, Any],
-               timeout: float) -> dict[str, Any]:
+               timeout: float, cpus: Optional[set[int]] = None) -> dict[str, Any]:
     cmd = [python, "-m", "benchmarks.worker", "--client", client, "--url", url,
            "--spec", json.dumps(spec)]
+    if cpus:
+        cmd += ["--cpus", ",".join(map(str, sorted(cpus)))]
     try:
         r = subprocess.run(cmd, cwd=str(REPO), capture_output=True, text=True, timeout=timeout,
                            env=_env())
@@ -390,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(HERE / "results"), help="output directory")
     p.add_argument("--timeout", type=float, default=1800, help="per worker process, seconds")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-pin", action="store_true",
+                   help="do not pin the upstream and the clients to separate CPUs")
     return p
 
 
@@ -461,11 +480,15 @@ def _main(argv: Optional[list[str]]) -> int:
             s["warmup"] = min(8, s["requests"])
         specs[name] = s
 
+    pins = pinning(not args.no_pin)
+    notes.append(f"upstream pinned to CPU {min(pins[0])}, every client to CPU {min(pins[1])} "
+                 "(--no-pin to let the scheduler place them)" if pins else
+                 "no CPU pinning: upstream and clients placed by the scheduler")
     ups: dict[str, UpstreamProc] = {}
     raw: list[dict[str, Any]] = []
     try:
         for mode in sorted({s.get("write_mode", "one") for s in specs.values()}):
-            ups[mode] = UpstreamProc(args.chunks, args.embed_dim, mode)
+            ups[mode] = UpstreamProc(args.chunks, args.embed_dim, mode, pins[0] if pins else None)
         jobs = [(run, name, cl) for run in range(args.runs) for name in scenarios for cl in clients
                 if SCENARIOS[name]["kind"] in SUPPORTS.get(cl, {SCENARIOS[name]["kind"]})]
         bar = None
@@ -483,7 +506,7 @@ def _main(argv: Optional[list[str]]) -> int:
             if cl in FAST_CLIENTS and "requests" in spec and not args.smoke:
                 spec = dict(spec, requests=spec["requests"] * max(1, args.fast_repeat))
             st0 = up.stats()
-            res = run_worker(pythons[cl], cl, up.url, spec, args.timeout)
+            res = run_worker(pythons[cl], cl, up.url, spec, args.timeout, pins[1] if pins else None)
             st1 = up.stats()
             res["run"] = run
             res["scenario"] = name
@@ -577,7 +600,8 @@ def report(payload: dict[str, Any], rows: list[dict[str, Any]],
             payload["when"], " ".join(["python -m benchmarks.run", *payload["argv"]])),
         "",
         f"Machine: {m.get('cpu', '?')}, {m['cpus']} CPUs, Python {m['python']}, {m['platform']}. "
-        "The upstream and the client share the machine; each is one process (one core at most).",
+        "The upstream and the client share the machine; each is one process (one core at most); "
+        "unless `--no-pin`, the upstream runs on one CPU and every client on the other.",
         "",
         "Versions: " + "; ".join(f"{k}: {v}" for k, v in versions.items()),
         "",

@@ -16,6 +16,7 @@ import asyncio
 import gc
 import importlib
 import json
+import os
 import resource
 import sys
 import time
@@ -246,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--client", required=True, choices=sorted(CLIENT_MODULES))
     p.add_argument("--url", required=True, help="upstream base URL, without /v1")
     p.add_argument("--spec", required=True, help="scenario as JSON")
+    p.add_argument("--cpus", default=None, help="comma list of CPUs to pin this process to")
     args = p.parse_args(argv)
+    if args.cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
     res = asyncio.run(amain(args))
     sys.stdout.write("RESULT " + json.dumps(res) + "\n")
     sys.stdout.flush()
