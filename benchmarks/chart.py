@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
     rows = [r for r in data["rows"] if r.get("cpu_ms_per_call") is not None]
     scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
     clients = list(dict.fromkeys(r["client"] for r in rows))
-    colours = {"floor": "#555555", "arun": "#1f77b4", "openai": "#2ca02c", "litellm": "#d62728"}
+    colours = {"floor": "#555555", "arun": "#1f77b4", "arun_lb": "#17becf", "openai": "#2ca02c", "litellm": "#d62728"}
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.5))
     width = 0.8 / max(1, len(clients))
     for ax, key, title in (

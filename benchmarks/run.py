@@ -1,7 +1,7 @@
 """arun vs the bare-client floor vs the openai SDK vs LiteLLM, side by side.
 
     .venv/bin/python -m benchmarks.run                    # full run: 3 runs, all clients
-    .venv/bin/python -m benchmarks.run --smoke            # seconds: floor + arun, 1 run
+    .venv/bin/python -m benchmarks.run --smoke            # seconds: floor + arun (+ manager layer), 1 run
     .venv/bin/python -m benchmarks.run --no-peers --scenarios stream_c64,chat_c64
 
 The upstream (benchmarks/upstream.py) and every client run in their own
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import importlib.util
 import json
 import os
 import platform
@@ -35,11 +36,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PEERS_DIR = HERE / ".peers"
 PEER_PACKAGES = ["openai", "litellm", "matplotlib"]
-ALL_CLIENTS = ("floor", "arun", "openai", "litellm")
+ALL_CLIENTS = ("floor", "arun", "arun_lb", "openai", "litellm")
 PEER_CLIENTS = ("openai", "litellm")
 # the clients whose measured window would otherwise be a fraction of a second (see --fast-repeat)
-FAST_CLIENTS = ("floor", "arun")
-SUPPORTS = {"openai": {"stream", "chat", "embed"}}  # the openai SDK has no rerank
+FAST_CLIENTS = ("floor", "arun", "arun_lb")
+SUPPORTS = {"openai": {"stream", "chat", "embed"},  # the openai SDK has no rerank
+            "arun_lb": {"stream", "chat"}}  # the manager layer's LLM path
 
 # client -> statements timed (arun loads its public names lazily, so the second
 # statement, which pulls in the runtime and its HTTP stack, is the honest figure)
@@ -114,6 +116,11 @@ def ensure_peers() -> tuple[Optional[str], str]:
         return None, f"peer install failed: {type(e).__name__}: {e}"
 
 
+def has_uvloop(python: str) -> bool:
+    return subprocess.run([python, "-c", "import uvloop"], capture_output=True,
+                          timeout=120).returncode == 0
+
+
 # -- upstream -------------------------------------------------------------------
 class UpstreamProc:
     def __init__(self, chunks: int, embed_dim: int, write_mode: str,
@@ -167,9 +174,9 @@ def pinning(enabled: bool) -> Optional[tuple[set[int], set[int]]]:
 
 
 def run_worker(python: str, client: str, url: str, spec: dict[str, Any],
-               timeout: float, cpus: Optional[set[int]] = None) -> dict[str, Any]:
+               timeout: float, cpus: Optional[set[int]] = None, loop: str = "asyncio") -> dict[str, Any]:
     cmd = [python, "-m", "benchmarks.worker", "--client", client, "--url", url,
-           "--spec", json.dumps(spec)]
+           "--spec", json.dumps(spec), "--loop", loop]
     if cpus:
         cmd += ["--cpus", ",".join(map(str, sorted(cpus)))]
     try:
@@ -385,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=3, help="repetitions; figures are medians")
     p.add_argument("--peers", dest="peers", action="store_true", default=True,
                    help="include the openai SDK and LiteLLM (default)")
-    p.add_argument("--no-peers", dest="peers", action="store_false", help="floor + arun only")
+    p.add_argument("--no-peers", dest="peers", action="store_false", help="no openai SDK or LiteLLM")
     p.add_argument("--clients", default=None,
                    help=f"comma list out of {','.join(ALL_CLIENTS)} (default: all available)")
     p.add_argument("--scenarios", nargs="+", default=None,
@@ -401,12 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embed-batch", type=int, default=None,
                    help="batch size (default: arun's max_chunks for the model, else 2048)")
     p.add_argument("--smoke", action="store_true",
-                   help="a few hundred requests, floor + arun, 1 run, no import timing")
+                   help="a few hundred requests, floor + arun + arun_lb, 1 run, no import timing")
     p.add_argument("--no-import-times", action="store_true")
     p.add_argument("--no-chart", action="store_true")
     p.add_argument("--out", default=str(HERE / "results"), help="output directory")
     p.add_argument("--timeout", type=float, default=1800, help="per worker process, seconds")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                   help="the clients' event loop (the same for every client; default asyncio)")
     p.add_argument("--no-pin", action="store_true",
                    help="do not pin the upstream and the clients to separate CPUs")
     return p
@@ -424,8 +433,10 @@ def main(argv: Optional[list[str]] = None) -> int:
 def _main(argv: Optional[list[str]]) -> int:
     args = build_parser().parse_args(argv)
     os.chdir(REPO)  # worker modules are found as benchmarks.* from the repo root
-    notes: list[str] = ["all clients and the upstream use the default asyncio event loop (no uvloop "
-                        "in the project venv), unlike PEERS.md §8, so absolute figures run higher there"]
+    upstream_loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    notes: list[str] = [f"every client runs on the {args.loop} event loop, the upstream on {upstream_loop}"
+                        + (" (PEERS.md §8 ran every client on uvloop: `--loop uvloop`)"
+                           if args.loop == "asyncio" else "")]
     if args.smoke:
         args.runs = 1
         args.peers = False
@@ -444,7 +455,7 @@ def _main(argv: Optional[list[str]]) -> int:
     if args.smoke or not args.peers:
         clients = [c for c in clients if c not in PEER_CLIENTS]
 
-    pythons = {"floor": sys.executable, "arun": sys.executable}
+    pythons = {"floor": sys.executable, "arun": sys.executable, "arun_lb": sys.executable}
     peer_py: Optional[str] = None
     if any(c in PEER_CLIENTS for c in clients):
         peer_py, note = ensure_peers()
@@ -456,6 +467,14 @@ def _main(argv: Optional[list[str]]) -> int:
             pythons.update(openai=peer_py, litellm=peer_py)
     elif args.peers is False:
         notes.append("peers skipped (--no-peers" + (", --smoke" if args.smoke else "") + ")")
+    if args.loop == "uvloop":
+        for py in sorted({pythons[c] for c in clients}):
+            if not has_uvloop(py):
+                log(f"[bench] installing uvloop into {py}")
+                subprocess.run([py, "-m", "pip", "install", "-q", "uvloop"], capture_output=True,
+                               timeout=600)
+            if not has_uvloop(py):
+                raise SystemExit(f"--loop uvloop: uvloop cannot be imported by {py}")
 
     batch = args.embed_batch
     if batch is None:
@@ -506,7 +525,8 @@ def _main(argv: Optional[list[str]]) -> int:
             if cl in FAST_CLIENTS and "requests" in spec and not args.smoke:
                 spec = dict(spec, requests=spec["requests"] * max(1, args.fast_repeat))
             st0 = up.stats()
-            res = run_worker(pythons[cl], cl, up.url, spec, args.timeout, pins[1] if pins else None)
+            res = run_worker(pythons[cl], cl, up.url, spec, args.timeout, pins[1] if pins else None,
+                             args.loop)
             st1 = up.stats()
             res["run"] = run
             res["scenario"] = name
@@ -528,7 +548,7 @@ def _main(argv: Optional[list[str]]) -> int:
     imports: dict[str, Optional[float]] = {}
     if not args.no_import_times:
         for cl in clients:
-            for stmt in IMPORTS[cl]:
+            for stmt in IMPORTS.get(cl, ()):
                 log(f"[bench] import time: {cl}: {stmt}")
                 imports[f"{cl}\t{stmt}"] = import_time(pythons[cl], stmt)
 

@@ -30,6 +30,7 @@ from benchmarks.common import (
 CLIENT_MODULES = {
     "floor": "benchmarks.clients.floor",
     "arun": "benchmarks.clients.arun_client",
+    "arun_lb": "benchmarks.clients.arun_lb_client",
     "openai": "benchmarks.clients.openai_client",
     "litellm": "benchmarks.clients.litellm_client",
 }
@@ -248,10 +249,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", required=True, help="upstream base URL, without /v1")
     p.add_argument("--spec", required=True, help="scenario as JSON")
     p.add_argument("--cpus", default=None, help="comma list of CPUs to pin this process to")
+    p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                   help="event loop of the client (uvloop must be installed in its venv)")
     args = p.parse_args(argv)
     if args.cpus and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
-    res = asyncio.run(amain(args))
+    if args.loop == "uvloop":
+        import uvloop  # type: ignore[import-not-found]
+
+        res = uvloop.run(amain(args))
+    else:
+        res = asyncio.run(amain(args))
     sys.stdout.write("RESULT " + json.dumps(res) + "\n")
     sys.stdout.flush()
     return 0 if res["ok"] else 1
