@@ -17,6 +17,25 @@ def version() -> str:
     return f"arun {arun.__version__}"
 
 
+async def consume(stream: Any) -> tuple[str, Optional[float], int, int]:
+    """Read an arun stream to its end: (text, time of the first content chunk, content chunks,
+    completion tokens from the usage chunk or -1)."""
+    pieces: list[str] = []
+    t_first: Optional[float] = None
+    usage = -1
+    async with stream:
+        async for chunk in stream:
+            content = chunk.delta.message.content
+            if content:
+                if t_first is None:
+                    t_first = perf_counter()
+                pieces.append(content)
+            u = chunk.delta.usage
+            if u is not None:
+                usage = u.completion_tokens
+    return "".join(pieces), t_first, len(pieces), usage
+
+
 class Client:
     def __init__(self, url: str, spec: dict[str, Any]) -> None:
         self.base = url.rstrip("/")
@@ -42,22 +61,8 @@ class Client:
         await self.rt.__aexit__(None, None, None)
 
     async def stream(self) -> tuple[str, Optional[float], int, int]:
-        pieces: list[str] = []
-        t_first: Optional[float] = None
-        usage = -1
-        stream = await self.llm.invoke(model=CHAT_MODEL, credentials=self.creds,
-                                       prompt_messages=self.messages, stream=True)
-        async with stream:
-            async for chunk in stream:
-                content = chunk.delta.message.content
-                if content:
-                    if t_first is None:
-                        t_first = perf_counter()
-                    pieces.append(content)
-                u = chunk.delta.usage
-                if u is not None:
-                    usage = u.completion_tokens
-        return "".join(pieces), t_first, len(pieces), usage
+        return await consume(await self.llm.invoke(model=CHAT_MODEL, credentials=self.creds,
+                                                   prompt_messages=self.messages, stream=True))
 
     async def chat(self) -> tuple[str, int]:
         res = await self.llm.invoke(model=CHAT_MODEL, credentials=self.creds,

@@ -7,10 +7,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from time import perf_counter
 from typing import Any, Optional
 
-from benchmarks.clients.arun_client import version  # noqa: F401 - the worker reports it
+from benchmarks.clients.arun_client import consume, version  # noqa: F401 - the worker reports version
 from benchmarks.common import API_KEY, CHAT_MODEL, PROMPT
 
 KEYS = [f"{API_KEY}-lb-{i}" for i in range(3)]
@@ -50,21 +49,7 @@ class Client:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     async def stream(self) -> tuple[str, Optional[float], int, int]:
-        pieces: list[str] = []
-        t_first: Optional[float] = None
-        usage = -1
-        stream = await self.inst.invoke_llm(self.messages, stream=True)
-        async with stream:
-            async for chunk in stream:
-                content = chunk.delta.message.content
-                if content:
-                    if t_first is None:
-                        t_first = perf_counter()
-                    pieces.append(content)
-                u = chunk.delta.usage
-                if u is not None:
-                    usage = u.completion_tokens
-        return "".join(pieces), t_first, len(pieces), usage
+        return await consume(await self.inst.invoke_llm(self.messages, stream=True))
 
     async def chat(self) -> tuple[str, int]:
         res = await self.inst.invoke_llm(self.messages, stream=False)
