@@ -281,15 +281,7 @@ class ModelInstance:
             holder[:] = [s]
             return s
 
-        async def on_end(charged: bool) -> None:
-            if self.quota is None or qt is None:
-                return
-            if not charged:
-                await self.quota.release(qt)
-            else:
-                usage = holder[0].usage if holder else None
-                await self.quota.settle(qt, usage.total_tokens if usage else None)
-
+        on_end = self._quota_end(qt, lambda: holder[0].usage if holder else None)
         if self.load_balancer is not None:
             agen = self.load_balancer.invoke_stream(open_stream)
         else:
@@ -297,6 +289,21 @@ class ModelInstance:
         managed = ManagedLLMStream(agen, holder, on_end)
         await managed._prime()
         return managed
+
+    def _quota_end(self, qt: str | None, usage: Callable[[], Any]) -> Callable[[bool], Awaitable[None]]:
+        """What a managed stream runs at its end: release the reserved quota when nothing was
+        charged, else settle it with the stream's usage (``usage()``, possibly None)."""
+
+        async def on_end(charged: bool) -> None:
+            if self.quota is None or qt is None:
+                return
+            if not charged:
+                await self.quota.release(qt)
+            else:
+                used = usage()
+                await self.quota.settle(qt, used.total_tokens if used else None)
+
+        return on_end
 
     async def _policy_llm(self, prompt_messages: Sequence[Any], model_parameters: Mapping[str, Any] | None, tools: Sequence[Any] | None,
                           stop: Sequence[str] | None, stream: bool, user: str | None, callbacks: Sequence[Any] | None) -> LLMResult | ManagedLLMStream:  # fmt: skip
@@ -316,15 +323,7 @@ class ModelInstance:
                 await self.quota.release(qt)
             raise
 
-        async def on_end(charged: bool) -> None:
-            if self.quota is None or qt is None:
-                return
-            if not charged:
-                await self.quota.release(qt)
-            else:
-                usage = routed.usage or routed.partial_usage()
-                await self.quota.settle(qt, usage.total_tokens if usage else None)
-
+        on_end = self._quota_end(qt, lambda: routed.usage or routed.partial_usage())
         managed = ManagedLLMStream(routed, [routed], on_end)
         await managed._prime()
         return managed

@@ -7,7 +7,8 @@ per-call state: timing and usage are computed by the per-call wrappers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from arun.entities.model import AIModelEntity, FetchFrom, ModelType, PriceInfo, PriceType
@@ -17,7 +18,7 @@ from arun.redact import redact
 
 if TYPE_CHECKING:
     from arun.runtime.provider import ModelProvider
-    from arun.wire.client import HttpClient
+    from arun.wire.client import ErrorMapper, HttpClient
 
 __all__ = ["AIModel", "as_validation_error"]
 
@@ -34,6 +35,7 @@ class AIModel:
         self.provider_name = provider.name
         self._schemas: dict[str, AIModelEntity] | None = None
         self._custom_schemas: dict[tuple[str, tuple[tuple[str, str], ...]], AIModelEntity | None] = {}
+        self._error_mappers: dict[Callable[..., InvokeError], ErrorMapper] = {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} provider={self.provider_name!r} type={self.model_type.value!r}>"
@@ -60,6 +62,14 @@ class AIModel:
         return None
 
     # -- errors -----------------------------------------------------------------------
+
+    def error_mapper(self, classify: Callable[..., InvokeError]) -> ErrorMapper:
+        """A protocol family's ``classify(provider, status, headers, body)`` bound to this provider:
+        the ``error_mapper`` the HTTP client takes, built once per model object, not per request."""
+        mapper = self._error_mappers.get(classify)
+        if mapper is None:
+            mapper = self._error_mappers[classify] = partial(classify, self.provider_name)
+        return mapper
 
     def _transform_invoke_error(self, error: BaseException, model: str | None = None) -> InvokeError:
         """Map any exception to the Invoke tree; Invoke errors pass through unchanged (plus context)."""

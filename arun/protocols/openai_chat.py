@@ -337,12 +337,6 @@ class ChatStreamAssembler:
         self.done = False  # [DONE] seen
         self.finished = False  # the final chunk was emitted
 
-    def feed(self, payload: bytes) -> LLMResultChunk | None:
-        """One ``data:`` payload -> a content chunk, or None (bookkeeping only)."""
-        out: list[LLMResultChunk] = []
-        self.feed_into((payload,), out)
-        return out[0] if out else None
-
     def feed_into(self, payloads: Iterable[bytes], out: list[LLMResultChunk]) -> None:
         """Append the content chunk of every payload to ``out``; a failure leaves the chunks before it there."""
         decode = _chunk_decoder.decode

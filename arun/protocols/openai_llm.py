@@ -8,7 +8,6 @@ how parameters are spelled on the wire (:meth:`wire_parameters`).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from functools import partial
 from typing import Any
 
 import msgspec
@@ -107,7 +106,7 @@ class OpenAIFamilyLLM(LargeLanguageModel):
         )
         url = self.endpoint(credentials, "/chat/completions")
         headers = self.headers(credentials)
-        mapper = partial(classify_error, self.provider_name)
+        mapper = self.error_mapper(classify_error)
         usage_fn = self._usage_fn(schema, model, prompt_messages, tools)
         provider = self.provider_name
         return await self._exchange(

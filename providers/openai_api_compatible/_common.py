@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from functools import partial
 from typing import Any
 
 from arun.entities.model import PriceConfig
 from arun.model_types.ai_model import as_validation_error
 from arun.errors import CredentialsValidateFailedError, InvokeBadRequestError
-from arun.protocols.openai_chat import classify_error
 from arun.redact import register_secret
 
 PROVIDER = "openai_api_compatible"
@@ -28,7 +26,6 @@ __all__ = [
     "url_for",
     "auth_headers",
     "wire_model",
-    "error_mapper",
     "cred_int",
     "cred_decimal",
     "price_config",
@@ -69,10 +66,6 @@ def wire_model(model: str, credentials: Mapping[str, Any]) -> str:
     name = credentials.get("endpoint_model_name")
     return name.strip() if isinstance(name, str) and name.strip() else model
 
-
-def error_mapper() -> Any:
-    """Status -> the right Invoke class (401/403 auth, 429 rate limit, 5xx unavailable), not Dify's base InvokeError."""
-    return partial(classify_error, PROVIDER)
 
 
 def _raw(credentials: Mapping[str, Any], name: str) -> Any:

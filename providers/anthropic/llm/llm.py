@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
-from functools import partial
 from typing import Any
 
 import msgspec
@@ -109,7 +108,7 @@ class AnthropicLargeLanguageModel(LargeLanguageModel):
         )
         url = base_url(credentials) + "/v1/messages"
         headers = auth_headers(credentials)
-        mapper = partial(classify_error, self.provider_name)
+        mapper = self.error_mapper(classify_error)
         usage_fn = self._usage_fn(schema, prompt_messages, tools)
         provider = self.provider_name
         return await self._exchange(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from arun.entities.common import I18nObject
@@ -40,7 +39,7 @@ class JinaRerankModel(RerankModel):
             base_url(credentials) + "/rerank",
             headers=auth_headers(credentials),
             data=build_rerank_body(model, query, docs, top_n, return_documents=True),
-            error_mapper=partial(classify_error, self.provider_name),
+            error_mapper=self.error_mapper(classify_error),
         )
         scored, returned_model = parse_rerank_response(self.provider_name, resp.body, docs)
         return RerankResult(model=model, docs=scored)

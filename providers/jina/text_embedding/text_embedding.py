@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from arun.entities.common import I18nObject
@@ -65,7 +64,7 @@ class JinaTextEmbeddingModel(TextEmbeddingModel):
             base_url(credentials) + "/embeddings",
             headers=auth_headers(credentials),
             data=build_embedding_body(model, inputs, extra=self._extra(model, credentials, input_type)),
-            error_mapper=partial(classify_error, self.provider_name),
+            error_mapper=self.error_mapper(classify_error),
         )
         vectors, tokens, _model = parse_embedding_response(self.provider_name, resp.body, len(inputs))
         if tokens is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from functools import partial
 from typing import Any
 
 import msgspec
@@ -144,7 +143,7 @@ class OllamaLargeLanguageModel(LargeLanguageModel):
         )
         url = base_url(credentials) + "/api/chat"
         hdrs = headers(credentials)
-        mapper = partial(classify_error, self.provider_name)
+        mapper = self.error_mapper(classify_error)
         usage_fn = self._usage_fn(schema, prompt_messages, tools)
         provider = self.provider_name
         return await self._exchange(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from functools import partial
 from typing import Any
 
 from arun.entities.common import I18nObject
@@ -59,7 +58,7 @@ class OllamaTextEmbeddingModel(TextEmbeddingModel):
             base_url(credentials) + "/api/embed",
             headers=headers(credentials),
             data=build_embed_body(model, inputs),
-            error_mapper=partial(classify_error, self.provider_name),
+            error_mapper=self.error_mapper(classify_error),
         )
         vectors, tokens = parse_embed_response(self.provider_name, resp.body, len(inputs))
         if tokens is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from arun.errors import CredentialsValidateFailedError
@@ -20,7 +19,7 @@ class OpenAIModerationModel(ModerationModel):
             base_url(credentials) + "/moderations",
             headers=auth_headers(credentials),
             data=build_moderation_body(model, texts),
-            error_mapper=partial(classify_error, self.provider_name),
+            error_mapper=self.error_mapper(classify_error),
         )
         return parse_moderation_response(self.provider_name, resp.body)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from arun.errors import CredentialsValidateFailedError
@@ -23,7 +22,7 @@ class OpenAISpeech2TextModel(Speech2TextModel):
             base_url(credentials) + "/audio/transcriptions",
             headers=auth_headers(credentials, content_type=None),  # aiohttp sets the multipart boundary
             data=form,
-            error_mapper=partial(classify_error, self.provider_name),
+            error_mapper=self.error_mapper(classify_error),
         )
         return parse_transcription(self.provider_name, resp.body, resp.headers.get("Content-Type"))
 

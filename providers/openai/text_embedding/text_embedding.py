@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from arun.entities.embedding import EmbeddingInputType, TextEmbeddingResult
@@ -33,7 +32,7 @@ class OpenAITextEmbeddingModel(TextEmbeddingModel):
             base_url(credentials) + "/embeddings",
             headers=auth_headers(credentials),
             data=body,
-            error_mapper=partial(classify_error, self.provider_name),
+            error_mapper=self.error_mapper(classify_error),
         )
         parsed = parse_embedding_response(self.provider_name, resp.body, expected=len(inputs))
         tokens = parsed.tokens

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from functools import partial
 from typing import Any
 
 from arun.entities.model import ModelPropertyKey
@@ -37,7 +36,7 @@ class OpenAIText2SpeechModel(TTSModel):
             base_url(credentials) + "/audio/speech",
             headers=headers,
             data=build_speech_body(model, content_text, voice, response_format=str(audio_type)),
-            error_mapper=partial(classify_error, self.provider_name),
+            error_mapper=self.error_mapper(classify_error),
         )
         return _read_audio(resp)
 

@@ -43,7 +43,6 @@ from arun.protocols.openai_llm import OpenAIFamilyLLM, iterate_chat_stream
 from arun.providers.openai_api_compatible._common import (
     PROVIDER,
     cred_int,
-    error_mapper,
     price_config,
     require_endpoint,
     url_for,
@@ -247,7 +246,7 @@ class OAICompatLargeLanguageModel(OpenAIFamilyLLM):
         usage_fn = self._usage_fn(schema, model, prompt_messages, None)
         data = msgspec.json.encode(body)
         if not stream:
-            resp = await self.http.request("POST", url, headers=headers, data=data, error_mapper=error_mapper())
+            resp = await self.http.request("POST", url, headers=headers, data=data, error_mapper=self.error_mapper(classify_error))
             parsed = _decode_completion(resp.body)
             if not parsed.choices:
                 raise InvokeServerUnavailableError(f"[{PROVIDER}] Server Unavailable Error, the response has no choices")
@@ -262,7 +261,7 @@ class OAICompatLargeLanguageModel(OpenAIFamilyLLM):
                 system_fingerprint=parsed.system_fingerprint,
                 finish_reason=choice.finish_reason,
             )
-        resp_stream = await self.http.stream("POST", url, headers=headers, data=data, error_mapper=error_mapper())
+        resp_stream = await self.http.stream("POST", url, headers=headers, data=data, error_mapper=self.error_mapper(classify_error))
         return iterate_chat_stream(resp_stream, ChatStreamAssembler(PROVIDER, model, prompt_messages, usage_fn))
 
     # -- validation ------------------------------------------------------------------------

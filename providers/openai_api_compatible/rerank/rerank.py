@@ -18,11 +18,11 @@ from arun.entities.embedding import RerankDocument, RerankResult
 from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
 from arun.errors import InvokeServerUnavailableError
 from arun.model_types.rerank import RerankModel
+from arun.protocols.openai_chat import classify_error
 from arun.providers.openai_api_compatible._common import (
     PROVIDER,
     auth_headers,
     cred_int,
-    error_mapper,
     price_config,
     require_endpoint,
     url_for,
@@ -113,7 +113,7 @@ class OAICompatRerankModel(RerankModel):
             _rerank_url(credentials),
             headers=auth_headers(credentials),
             data=msgspec.json.encode(body),
-            error_mapper=error_mapper(),
+            error_mapper=self.error_mapper(classify_error),
         )
         return RerankResult(model=model, docs=parse_rerank(resp.body, docs))
 

@@ -13,10 +13,10 @@ from arun.entities.common import I18nObject
 from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
 from arun.model_types.speech2text import Speech2TextModel
 from arun.protocols.openai_misc import build_transcription_form, parse_transcription, silent_wav
+from arun.protocols.openai_chat import classify_error
 from arun.providers.openai_api_compatible._common import (
     PROVIDER,
     auth_headers,
-    error_mapper,
     require_endpoint,
     url_for,
     wire_model,
@@ -60,7 +60,7 @@ class OAICompatSpeech2TextModel(Speech2TextModel):
             url_for(credentials, "/audio/transcriptions"),
             headers=auth_headers(credentials, content_type=None),
             data=form,
-            error_mapper=error_mapper(),
+            error_mapper=self.error_mapper(classify_error),
         )
         return parse_transcription(PROVIDER, resp.body, resp.headers.get("Content-Type"))
 

@@ -17,11 +17,11 @@ from arun.entities.embedding import EmbeddingInputType, TextEmbeddingResult
 from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
 from arun.model_types.text_embedding import TextEmbeddingModel
 from arun.protocols.openai_misc import build_embedding_body, parse_embedding_response
+from arun.protocols.openai_chat import classify_error
 from arun.providers.openai_api_compatible._common import (
     PROVIDER,
     auth_headers,
     cred_int,
-    error_mapper,
     price_config,
     require_endpoint,
     url_for,
@@ -68,7 +68,7 @@ class OAICompatEmbeddingModel(TextEmbeddingModel):
             url_for(credentials, "/embeddings"),
             headers=auth_headers(credentials),
             data=body,
-            error_mapper=error_mapper(),
+            error_mapper=self.error_mapper(classify_error),
         )
         parsed = parse_embedding_response(PROVIDER, resp.body, len(inputs))
         vectors, tokens = parsed.embeddings, parsed.tokens

@@ -13,9 +13,9 @@ from arun.entities.common import I18nObject
 from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
 from arun.model_types.tts import TTSModel
 from arun.protocols.openai_misc import build_speech_body
+from arun.protocols.openai_chat import classify_error
 from arun.providers.openai_api_compatible._common import (
     auth_headers,
-    error_mapper,
     price_config,
     require_endpoint,
     url_for,
@@ -77,7 +77,7 @@ class OAICompatText2SpeechModel(TTSModel):
             url_for(credentials, "/audio/speech"),
             headers=headers,
             data=body,
-            error_mapper=error_mapper(),
+            error_mapper=self.error_mapper(classify_error),
         )
         return _audio(resp)
 
