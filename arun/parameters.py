@@ -55,9 +55,27 @@ def _check(rule: ParameterRule, value: Any) -> None:
         raise _fail(name, f"type {kind} is not supported.", "type")
 
 
+# rule list -> (the list, what an empty ``parameters`` validates to, or None when that fails);
+# the list is kept so its id stays its own
+_defaults: dict[int, tuple[list[ParameterRule], dict[str, Any] | None]] = {}
+
+
+def _required_defaults(rules: list[ParameterRule]) -> dict[str, Any] | None:
+    hit = _defaults.get(id(rules))
+    if hit is None or hit[0] is not rules:
+        if len(_defaults) > 4096:
+            _defaults.clear()
+        values = {r.name: r.default for r in rules if r.required}
+        hit = _defaults[id(rules)] = (rules, None if None in values.values() else values)
+    return hit[1]
+
+
 def validate_parameters(rules: list[ParameterRule], parameters: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate and filter ``parameters`` against ``rules``; raise :class:`ParameterValidationError`."""
-    if parameters is None:
+    if parameters is None or (parameters.__class__ is dict and not parameters):  # the common call: no parameters, only the required defaults (cached per rule list)
+        defaults = _required_defaults(rules)
+        if defaults is not None:
+            return defaults.copy()
         parameters = {}
     elif parameters.__class__ is not dict and not isinstance(parameters, Mapping):
         raise ParameterValidationError("model_parameters should be a mapping", parameter="model_parameters")

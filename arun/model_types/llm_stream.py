@@ -8,7 +8,7 @@ closes the provider's generator, which releases the connection at once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from arun.callbacks import Callback, fire
 from arun.entities.llm import LLMResult, LLMResultChunk, LLMUsage
 from arun.entities.messages import AssistantPromptMessage, PromptMessage, ToolCall
+from arun.protocols.streaming import AssembledStream
 
 if TYPE_CHECKING:
     from arun.model_types.llm import LargeLanguageModel
@@ -27,9 +28,7 @@ class LLMStream:
     __slots__ = (
         "_llm",
         "_agen",
-        "_next",
-        "_batch",
-        "_buffer",
+        "_gen",
         "model",
         "prompt_messages",
         "_started",
@@ -56,11 +55,6 @@ class LLMStream:
     ) -> None:
         self._llm = llm
         self._agen = agen
-        # a source that hands out a network read's worth of chunks at a time (AssembledStream)
-        # is drained from a local buffer: one await per read instead of one per chunk
-        self._batch = getattr(agen, "read_batch", None)
-        self._next = agen.__anext__
-        self._buffer: list[LLMResultChunk] = []
         self.model = model
         self.prompt_messages = prompt_messages
         self._started = started
@@ -73,53 +67,66 @@ class LLMStream:
         self._finish_reason: str | None = None
         self._fingerprint: str | None = None
         self._done = False
+        # `async for` steps through this generator directly: one frame resumed per chunk,
+        # no coroutine created per chunk
+        self._gen = self._chunks()
 
-    def __aiter__(self) -> LLMStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[LLMResultChunk]:
+        return self._gen
 
-    async def __anext__(self) -> LLMResultChunk:
-        buffer = self._buffer
-        # the buffer is empty once the stream is done (aclose and failures clear it)
-        chunk = buffer.pop() if buffer else await self._refill()
-        delta = chunk.delta
-        message = delta.message
-        content = message.content
-        if content.__class__ is str:
-            self._parts.append(content)  # type: ignore[arg-type,unused-ignore]
-        if message.tool_calls or delta.finish_reason is not None or delta.usage is not None:
-            self._terminal(chunk)
-        if self._hooks:
-            await fire(self._hooks, "on_new_chunk", chunk=chunk, **self._call)  # type: ignore[arg-type]
-        return chunk
+    def __anext__(self) -> Awaitable[LLMResultChunk]:
+        return self._gen.__anext__()
 
-    async def _refill(self) -> LLMResultChunk:
-        """The next chunk when the buffer is empty: one network read's worth, or the end."""
-        if self._done:
-            raise StopAsyncIteration
-        buffer = self._buffer
+    async def _chunks(self) -> AsyncGenerator[LLMResultChunk, None]:
+        parts = self._parts
+        hooks = self._hooks
         try:
-            if self._batch is not None:
-                while not buffer:
-                    batch = await self._batch()
-                    if not batch:
-                        if self._agen.finished:  # type: ignore[attr-defined]
-                            batch = await self._batch()  # raises a held-back failure, if any
-                            if not batch:
-                                raise StopAsyncIteration
-                        continue
-                    batch.reverse()
-                    buffer.extend(batch)
-                chunk = buffer.pop()
+            while True:
+                batch = await self._read()
+                if batch is None:
+                    return
+                for chunk in batch:
+                    delta = chunk.delta
+                    message = delta.message
+                    content = message.content
+                    if content.__class__ is str:
+                        parts.append(content)  # type: ignore[arg-type,unused-ignore]
+                    if message.tool_calls or delta.finish_reason is not None or delta.usage is not None:
+                        self._terminal(chunk)
+                    if hooks:
+                        await fire(hooks, "on_new_chunk", chunk=chunk, **self._call)  # type: ignore[arg-type]
+                    yield chunk
+        finally:
+            if not self._done:  # left early: the consumer stopped, was cancelled or closed the stream
+                self._done = True
+                await self._close_quietly()
+
+    async def _read(self) -> list[LLMResultChunk] | None:
+        """The next chunks: a network read's worth from an :class:`AssembledStream` (one await per
+        read, not per chunk), one chunk from any other source; None at the end."""
+        if self._done:
+            return None
+        source = self._agen
+        try:
+            if source.__class__ is AssembledStream:
+                read = source.read_batch
+                batch = await read()
+                while not batch:
+                    if source.finished:
+                        batch = await read()  # raises a held-back failure, if any
+                        if not batch:
+                            raise StopAsyncIteration
+                    else:
+                        batch = await read()
             else:
-                chunk = await self._next()
+                batch = [await source.__anext__()]
         except StopAsyncIteration:
             self._done = True
             if self._hooks:
                 await fire(self._hooks, "on_after_invoke", result=self.result(), **self._call)  # type: ignore[arg-type]
-            raise
+            return None
         except Exception as exc:
             self._done = True
-            buffer.clear()
             await self._close_quietly()
             error = self._llm._transform_invoke_error(exc, self.model)
             if self._hooks:
@@ -129,7 +136,7 @@ class LLMStream:
             raise error from exc
         if self._first is None:
             self._first = perf_counter()
-        return chunk
+        return batch
 
     def _terminal(self, chunk: LLMResultChunk) -> None:
         """Bookkeeping for the rare chunks that carry tool calls, a finish reason or usage."""
@@ -185,8 +192,8 @@ class LLMStream:
                 pass
 
     async def aclose(self) -> None:
+        await self._gen.aclose()  # runs its cleanup when it was left in the middle
         self._done = True
-        self._buffer.clear()
         aclose = getattr(self._agen, "aclose", None)
         if aclose is not None:
             await aclose()

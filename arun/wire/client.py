@@ -14,7 +14,7 @@ stream that keeps producing is never cut.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -191,22 +191,25 @@ class HttpClient:
         connector = self._session.connector if self._session is not None else None
         return len(getattr(connector, "_acquired", ())) if connector is not None else 0
 
-    async def _send(
+    def _send(
         self, method: str, url: str, headers: Mapping[str, str], data: Any, first_byte: float | None
-    ) -> aiohttp.ClientResponse:
-        # aiohttp's read timeout starts once the request is sent and restarts on every read,
-        # so it is the first-byte timeout as well as the idle one: no timer of our own per call.
+    ) -> Awaitable[aiohttp.ClientResponse]:
+        """The awaitable response.  aiohttp's read timeout starts once the request is sent and
+        restarts on every read, so it is the first-byte timeout as well as the idle one: when the
+        two are equal (the default) there is no timer and no coroutine of our own per call."""
         cfg = self.config
         first_byte = first_byte or cfg.first_byte_timeout
-        try:
-            if first_byte == cfg.idle_timeout:
-                return await self.session.request(method, url, headers=headers, data=data)
-            resp = await self.session.request(
-                method, url, headers=headers, data=data, timeout=self._first_byte_timeouts(first_byte)
-            )
-        except self._errors as exc:
-            raise translate_transport_error(exc) from exc
-        _read_on_with_idle_timeout(resp, cfg.idle_timeout)
+        if first_byte == cfg.idle_timeout:
+            return self.session.request(method, url, headers=headers, data=data)
+        return self._send_first_byte(method, url, headers, data, first_byte)
+
+    async def _send_first_byte(
+        self, method: str, url: str, headers: Mapping[str, str], data: Any, first_byte: float
+    ) -> aiohttp.ClientResponse:
+        resp = await self.session.request(
+            method, url, headers=headers, data=data, timeout=self._first_byte_timeouts(first_byte)
+        )
+        _read_on_with_idle_timeout(resp, self.config.idle_timeout)
         return resp
 
     def _first_byte_timeouts(self, first_byte: float) -> aiohttp.ClientTimeout:
@@ -230,7 +233,10 @@ class HttpClient:
         first_byte_timeout: float | None = None,
     ) -> HttpResponse:
         """Send a request and read the whole body; a non-2xx status raises ``error_mapper(...)``."""
-        resp = await self._send(method, url, headers, data, first_byte_timeout)
+        try:
+            resp = await self._send(method, url, headers, data, first_byte_timeout)
+        except self._errors as exc:
+            raise translate_transport_error(exc) from exc
         try:
             body = await resp.read()
         except self._errors as exc:
@@ -253,7 +259,10 @@ class HttpClient:
         first_byte_timeout: float | None = None,
     ) -> StreamResponse:
         """Open a streaming response; a non-2xx status reads the error body and raises ``error_mapper(...)``."""
-        resp = await self._send(method, url, headers, data, first_byte_timeout)
+        try:
+            resp = await self._send(method, url, headers, data, first_byte_timeout)
+        except self._errors as exc:
+            raise translate_transport_error(exc) from exc
         if resp.status >= 300:
             try:
                 body = await resp.read()
