@@ -78,3 +78,32 @@ def test_precision_zero_float_must_be_integral():
 def test_non_mapping_parameters_are_a_typed_error():
     with pytest.raises(ParameterValidationError, match="model_parameters"):
         validate_parameters([TEMP], ["temperature", 1])  # type: ignore[arg-type]
+
+
+def test_empty_parameters_give_the_required_defaults_every_time_and_never_share_the_dict():
+    rules = [TEMP, REQ, MAX]
+    first = validate_parameters(rules, None)
+    assert first == {"top_k": 50}
+    first["top_k"] = 1  # the caller's copy: the next call must not see it
+    first["temperature"] = 2.0
+    assert validate_parameters(rules, {}) == {"top_k": 50}
+    assert validate_parameters(rules, None) is not validate_parameters(rules, None)
+
+
+def test_empty_parameters_still_fail_on_a_required_rule_without_default_on_every_call():
+    rules = [TEMP, REQ_NO_DEFAULT]
+    for params in (None, {}, None):
+        with pytest.raises(ParameterValidationError, match=r"^Model Parameter seed is required\.$"):
+            validate_parameters(rules, params)
+
+
+def test_empty_parameters_follow_a_new_rule_list():
+    assert validate_parameters([TEMP], None) == {}
+    assert validate_parameters([TEMP, REQ], None) == {"top_k": 50}
+    assert validate_parameters([REQ_NO_DEFAULT, REQ][1:], None) == {"top_k": 50}
+
+
+def test_falsy_non_mapping_parameters_are_still_a_typed_error():
+    for bad in ("", [], 0):
+        with pytest.raises(ParameterValidationError, match="model_parameters"):
+            validate_parameters([TEMP], bad)  # type: ignore[arg-type]
