@@ -341,49 +341,51 @@ class ChatStreamAssembler:
         """Append the content chunk of every payload to ``out``; a failure leaves the chunks before it there."""
         decode = _chunk_decoder.decode
         texts = self.texts
-        for payload in payloads:
-            if payload[:6] == b"[DONE]":
-                self.done = True
-                continue
-            try:
-                chunk = decode(payload)
-            except msgspec.DecodeError as exc:
-                raise InvokeServerUnavailableError(
-                    f"[{self.provider}] Server Unavailable Error, malformed stream event: {exc}"
-                ) from None
-            if chunk.error is not None:
-                raise _error_from_object(self.provider, chunk.error, None, {}, payload)
-            if chunk.usage is not None:
-                self.usage = chunk.usage
-            fingerprint = chunk.system_fingerprint
-            if fingerprint:
-                self.fingerprint = fingerprint
-            if not chunk.choices:
-                continue
-            choice = chunk.choices[0]
-            if choice.usage is not None:
-                self.usage = choice.usage
-            if choice.finish_reason:
-                self.finish_reason = choice.finish_reason
-            delta = choice.delta
-            if delta is None:
-                text = choice.text
-            else:
-                if delta.tool_calls:
-                    self._merge_calls(delta.tool_calls)
-                text = delta.content
-            if not text:
-                continue
-            texts.append(text)
-            self.index += 1
-            out.append(
-                LLMResultChunk(
-                    self.model,
-                    LLMResultChunkDelta(self.index, AssistantPromptMessage(text)),
-                    self.messages,
-                    fingerprint,
+        model = self.model
+        messages = self.messages
+        index = self.index
+        try:
+            for payload in payloads:
+                try:
+                    chunk = decode(payload)
+                except msgspec.DecodeError as exc:  # also the end marker, which is not JSON
+                    if payload[:6] == b"[DONE]":
+                        self.done = True
+                        continue
+                    raise InvokeServerUnavailableError(
+                        f"[{self.provider}] Server Unavailable Error, malformed stream event: {exc}"
+                    ) from None
+                if chunk.error is not None:
+                    raise _error_from_object(self.provider, chunk.error, None, {}, payload)
+                if chunk.usage is not None:
+                    self.usage = chunk.usage
+                fingerprint = chunk.system_fingerprint
+                if fingerprint:
+                    self.fingerprint = fingerprint
+                choices = chunk.choices
+                if not choices:
+                    continue
+                choice = choices[0]
+                if choice.usage is not None:
+                    self.usage = choice.usage
+                if choice.finish_reason:
+                    self.finish_reason = choice.finish_reason
+                delta = choice.delta
+                if delta is None:
+                    text = choice.text
+                else:
+                    if delta.tool_calls:
+                        self._merge_calls(delta.tool_calls)
+                    text = delta.content
+                if not text:
+                    continue
+                texts.append(text)
+                index += 1
+                out.append(
+                    LLMResultChunk(model, LLMResultChunkDelta(index, AssistantPromptMessage(text)), messages, fingerprint)
                 )
-            )
+        finally:
+            self.index = index
 
     def _merge_calls(self, deltas: list[_ToolCallDelta]) -> None:
         for delta in deltas:
