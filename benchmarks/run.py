@@ -330,6 +330,11 @@ def targets(rows: list[dict[str, Any]], imports: dict[str, Optional[float]]) -> 
           [(sc, lite[sc]["cpu_x_arun"] if lite[sc] else None)
            for sc in scen if not sc.startswith("stream")],
           lambda v: v >= 20, "{:.1f}×")
+    bound = [(sc, lite[sc]["cpu_x_floor"]) for sc in scen
+             if not sc.startswith("stream") and lite[sc] and lite[sc].get("cpu_x_floor")]
+    if bound:  # not a target: how far the bare client itself is below LiteLLM
+        out.append(("(reference, not a target) LiteLLM ÷ floor per call: what the bare aiohttp + msgspec client itself reaches",
+                    ", ".join(f"{sc} {v:.1f}×" for sc, v in bound), "—"))
     t = imports.get("arun\timport arun")
     if t is not None:
         check("`import arun` ≤ 100 ms", [("import", t * 1000)], lambda v: v <= 100, "{:.0f} ms")
