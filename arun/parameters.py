@@ -12,6 +12,7 @@ from typing import Any
 
 from arun.entities.model import ParameterRule, ParameterType
 from arun.errors import ParameterValidationError
+from arun.identity_cache import IdentityCache
 
 __all__ = ["validate_parameters"]
 
@@ -55,25 +56,21 @@ def _check(rule: ParameterRule, value: Any) -> None:
         raise _fail(name, f"type {kind} is not supported.", "type")
 
 
-# rule list -> (the list, what an empty ``parameters`` validates to, or None when that fails);
-# the list is kept so its id stays its own
-_defaults: dict[int, tuple[list[ParameterRule], dict[str, Any] | None]] = {}
+def _empty_result(rules: list[ParameterRule]) -> dict[str, Any] | None:
+    """What an empty ``parameters`` validates to: the required rules' defaults, or None when a
+    required rule has no default (that call fails, with the full message, on the slow path)."""
+    values = {r.name: r.default for r in rules if r.required}
+    return None if None in values.values() else values
 
 
-def _required_defaults(rules: list[ParameterRule]) -> dict[str, Any] | None:
-    hit = _defaults.get(id(rules))
-    if hit is None or hit[0] is not rules:
-        if len(_defaults) > 4096:
-            _defaults.clear()
-        values = {r.name: r.default for r in rules if r.required}
-        hit = _defaults[id(rules)] = (rules, None if None in values.values() else values)
-    return hit[1]
+_empty_results: IdentityCache[list[ParameterRule], dict[str, Any] | None] = IdentityCache(_empty_result)
 
 
 def validate_parameters(rules: list[ParameterRule], parameters: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate and filter ``parameters`` against ``rules``; raise :class:`ParameterValidationError`."""
-    if parameters is None or (parameters.__class__ is dict and not parameters):  # the common call: no parameters, only the required defaults (cached per rule list)
-        defaults = _required_defaults(rules)
+    if parameters is None or (parameters.__class__ is dict and not parameters):
+        # the common call: no parameters, so only the required defaults (kept per rule list)
+        defaults = _empty_results.get(rules)
         if defaults is not None:
             return defaults.copy()
         parameters = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from arun.entities.model import AIModelEntity, PriceConfig, PriceInfo, PriceType
+from arun.identity_cache import IdentityCache
 
 __all__ = ["get_price", "rates", "Rate", "QUANTUM"]
 
@@ -58,26 +59,21 @@ class Rate:
 
 _NO_PRICE = (Rate(None, _ZERO, "USD"), Rate(None, _ZERO, "USD"))
 
-# pricing object -> (pricing, (input rate, output rate)); the object is kept so its id stays its own
-_rates: dict[int, tuple[PriceConfig, tuple[Rate, Rate]]] = {}
+
+def _rates_of(pricing: PriceConfig) -> tuple[Rate, Rate]:
+    return (
+        Rate(pricing.input, pricing.unit, pricing.currency),
+        Rate(pricing.output, pricing.unit, pricing.currency),
+    )
+
+
+_rates: IdentityCache[PriceConfig, tuple[Rate, Rate]] = IdentityCache(_rates_of)
 
 
 def rates(schema: AIModelEntity | None) -> tuple[Rate, Rate]:
     """The (input, output) rates of a model schema; a model without pricing costs nothing."""
     pricing = schema.pricing if schema is not None else None
-    if pricing is None:
-        return _NO_PRICE
-    hit = _rates.get(id(pricing))
-    if hit is not None and hit[0] is pricing:
-        return hit[1]
-    pair = (
-        Rate(pricing.input, pricing.unit, pricing.currency),
-        Rate(pricing.output, pricing.unit, pricing.currency),
-    )
-    if len(_rates) > 4096:
-        _rates.clear()
-    _rates[id(pricing)] = (pricing, pair)
-    return pair
+    return _NO_PRICE if pricing is None else _rates.get(pricing)
 
 
 def get_price(schema: AIModelEntity | None, price_type: PriceType, tokens: int) -> PriceInfo:
