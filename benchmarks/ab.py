@@ -15,16 +15,13 @@ import argparse
 import asyncio
 import os
 import time
+from statistics import median
 from typing import Any, Awaitable, Callable, Optional
 
 from benchmarks.clients import arun_client, floor
 from benchmarks.common import rerank_docs
 from benchmarks.run import UpstreamProc, pinning
 
-
-def _median(xs: list[float]) -> float:
-    s = sorted(xs)
-    return s[len(s) // 2]
 
 
 async def _blocks(args: argparse.Namespace, url: str) -> dict[str, list[float]]:
@@ -93,9 +90,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         upstream.stop()
     fl, ar = per_call["floor"], per_call["arun"]
     print(f"{args.kind} c{args.conc} {args.loop}: CPU µs/call "
-          f"floor median {_median(fl):.1f} min {min(fl):.1f} | "
-          f"arun median {_median(ar):.1f} min {min(ar):.1f} | "
-          f"arun ÷ floor median {_median(ar) / _median(fl):.3f} min {min(ar) / min(fl):.3f}")
+          f"floor median {median(fl):.1f} min {min(fl):.1f} | "
+          f"arun median {median(ar):.1f} min {min(ar):.1f} | "
+          f"arun ÷ floor median {median(ar) / median(fl):.3f} min {min(ar) / min(fl):.3f}")
     return 0
 
 

@@ -16,6 +16,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from statistics import median
 from pathlib import Path
 from typing import Any, Optional
 
@@ -37,10 +38,6 @@ def _worker(tree: Path, client: str, url: str, spec: dict[str, Any], cpus: Optio
             raise RuntimeError(f"{client} at {tree}: {res.get('error')}")
     raise RuntimeError(f"{client} at {tree} exited {r.returncode}: {r.stderr[-800:]}")
 
-
-def _median(xs: list[float]) -> float:
-    s = sorted(xs)
-    return s[len(s) // 2]
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -78,10 +75,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         finally:
             upstream.stop()
             subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=str(REPO), check=False)
-    base = _median([u for u, _ in rows["floor"]])
+    base = median([u for u, _ in rows["floor"]])
     for name, vals in rows.items():
-        us = _median([u for u, _ in vals])
-        rps = _median([r for _, r in vals])
+        us = median([u for u, _ in vals])
+        rps = median([r for _, r in vals])
         print(f"median {name}: {us:.1f} µs/call ({us / base:.2f}× floor), {rps:,.0f} req/s")
     return 0
 
