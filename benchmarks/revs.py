@@ -12,7 +12,6 @@ way ``benchmarks.run`` measures (a worker process per client and scenario).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -20,24 +19,14 @@ from statistics import median
 from pathlib import Path
 from typing import Any, Optional
 
-from benchmarks.run import REPO, SCENARIOS, UpstreamProc, _env, pinning
+from benchmarks.run import REPO, SCENARIOS, UpstreamProc, pinning, run_worker
 
 
 def _worker(tree: Path, client: str, url: str, spec: dict[str, Any], cpus: Optional[set[int]]) -> dict[str, Any]:
-    env = _env()
-    env["PYTHONPATH"] = str(tree)  # this tree's benchmarks and arun first
-    cmd = [sys.executable, "-m", "benchmarks.worker", "--client", client, "--url", url, "--spec", json.dumps(spec)]
-    if cpus:
-        cmd += ["--cpus", ",".join(map(str, sorted(cpus)))]
-    r = subprocess.run(cmd, cwd=str(tree), capture_output=True, text=True, timeout=1800, env=env)
-    for line in r.stdout.splitlines():
-        if line.startswith("RESULT "):
-            res = json.loads(line[7:])
-            if res.get("ok"):
-                return res
-            raise RuntimeError(f"{client} at {tree}: {res.get('error')}")
-    raise RuntimeError(f"{client} at {tree} exited {r.returncode}: {r.stderr[-800:]}")
-
+    res = run_worker(sys.executable, client, url, spec, 1800, cpus, tree=tree)
+    if not res.get("ok"):
+        raise RuntimeError(f"{client} at {tree}: {res.get('error')} {res.get('stderr', '')[-800:]}")
+    return res
 
 
 def main(argv: Optional[list[str]] = None) -> int:

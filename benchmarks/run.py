@@ -151,9 +151,9 @@ class UpstreamProc:
             self.proc.kill()
 
 
-def _env() -> dict[str, str]:
+def _env(tree: Path = REPO) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(tree) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     env.setdefault("LITELLM_LOG", "ERROR")
     env["PYTHONDONTWRITEBYTECODE"] = "0"
@@ -174,14 +174,16 @@ def pinning(enabled: bool) -> Optional[tuple[set[int], set[int]]]:
 
 
 def run_worker(python: str, client: str, url: str, spec: dict[str, Any],
-               timeout: float, cpus: Optional[set[int]] = None, loop: str = "asyncio") -> dict[str, Any]:
+               timeout: float, cpus: Optional[set[int]] = None, loop: str = "asyncio",
+               tree: Path = REPO) -> dict[str, Any]:
+    """One worker process; ``tree`` is the checkout whose ``benchmarks`` and ``arun`` it imports."""
     cmd = [python, "-m", "benchmarks.worker", "--client", client, "--url", url,
            "--spec", json.dumps(spec), "--loop", loop]
     if cpus:
         cmd += ["--cpus", ",".join(map(str, sorted(cpus)))]
     try:
-        r = subprocess.run(cmd, cwd=str(REPO), capture_output=True, text=True, timeout=timeout,
-                           env=_env())
+        r = subprocess.run(cmd, cwd=str(tree), capture_output=True, text=True, timeout=timeout,
+                           env=_env(tree))
     except subprocess.TimeoutExpired:
         return {"client": client, "scenario": spec["name"], "ok": False,
                 "error": f"timed out after {timeout:.0f}s"}

@@ -109,15 +109,7 @@ class LLMStream:
         source = self._agen
         try:
             if source.__class__ is AssembledStream:
-                read = source.read_batch
-                batch = await read()
-                while not batch:
-                    if source.finished:
-                        batch = await read()  # raises a held-back failure, if any
-                        if not batch:
-                            raise StopAsyncIteration
-                    else:
-                        batch = await read()
+                batch = await source.next_batch()
             else:
                 batch = [await source.__anext__()]
         except StopAsyncIteration:

@@ -8,7 +8,7 @@ last, after the connection went back to the pool.  The assembler's
 before the protocol's terminal event.
 
 :class:`AssembledStream` hands chunks out a network read at a time
-(:meth:`~AssembledStream.read_batch`), which is what :class:`~arun.LLMStream`
+(:meth:`~AssembledStream.next_batch`), which is what :class:`~arun.LLMStream`
 consumes: one await per read instead of one generator resume per chunk.  It is
 also a plain async iterator for any other consumer.
 """
@@ -65,13 +65,9 @@ class AssembledStream:
         self._pending: list[LLMResultChunk] = []
         self._error: BaseException | None = None  # raised on the next read, after the chunks before it
 
-    @property
-    def finished(self) -> bool:
-        """True once the terminal chunk was handed out or the stream failed or was closed."""
-        return self._finished
-
-    async def read_batch(self) -> list[LLMResultChunk]:
-        """The chunks of the next network read (possibly empty); ``[]`` forever after the terminal chunk."""
+    async def _read_batch(self) -> list[LLMResultChunk]:
+        """The chunks of the next network read (possibly empty); ``[]`` forever after the terminal
+        chunk or a failure (the stream is then finished)."""
         if self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -103,6 +99,15 @@ class AssembledStream:
                 return out
             raise
 
+    async def next_batch(self) -> list[LLMResultChunk]:
+        """The next network reads' chunks (never empty); ``StopAsyncIteration`` after the terminal
+        chunk, once a failure held back behind earlier chunks was raised."""
+        while not (self._finished and self._error is None):
+            batch = await self._read_batch()
+            if batch:
+                return batch
+        raise StopAsyncIteration
+
     async def aclose(self) -> None:
         if not self._finished:
             self._finished = True
@@ -113,10 +118,8 @@ class AssembledStream:
 
     async def __anext__(self) -> LLMResultChunk:
         pending = self._pending
-        while not pending:
-            if self._finished and self._error is None:
-                raise StopAsyncIteration
-            pending.extend(await self.read_batch())
+        if not pending:
+            pending.extend(await self.next_batch())
         return pending.pop(0)
 
 
