@@ -56,7 +56,12 @@ ciphertext), plus ``arun.errors`` (ProviderNotFoundError, ModelNotFoundError,
 CredentialsValidateFailedError, Invoke*Error).
 """
 
-from arun.manager.crypto import HIDDEN_VALUE, CredentialDecryptError, MasterKeyError
+from arun.manager.crypto import (
+    HIDDEN_VALUE,
+    CredentialDecryptError,
+    Credentials,
+    MasterKeyError,
+)
 from arun.manager.errors import (
     LBConfigNotFoundError,
     ManagerError,
@@ -67,8 +72,7 @@ from arun.manager.errors import (
     QuotaExceededError,
     TenantNotFoundError,
 )
-from arun.manager.instance import Credentials, ManagedLLMStream, ModelInstance, PolicyBinding, QuotaPlan
-from arun.manager.policy import FallbackSpec, PolicyConfig
+from arun.manager.instance import ManagedLLMStream, ModelInstance, PolicyBinding
 from arun.manager.manager import (
     INHERIT,
     LBConfigView,
@@ -79,6 +83,8 @@ from arun.manager.manager import (
     TenantConfig,
     default_store_url,
 )
+from arun.manager.policy import FallbackSpec, PolicyConfig
+from arun.manager.quota import QuotaPlan
 
 __all__ = [
     "HIDDEN_VALUE",

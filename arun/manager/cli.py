@@ -183,7 +183,6 @@ async def _credentials_delete(m: Any, args: argparse.Namespace) -> int:
 
 async def _lb_status(m: Any, args: argparse.Namespace) -> int:
     views = await m.lb_states(args.tenant, args.provider, args.model_type, args.model)
-    import time
 
     def line(v: Any) -> str:
         state = "ok" if not v.in_cooldown else f"cooling {v.ttl:.0f}s (until {time.strftime('%H:%M:%S', time.localtime(v.until)) if v.until else '?'}): {v.reason or ''}"

@@ -61,6 +61,7 @@ __all__ = [
     "HIDDEN_VALUE",
     "MASTER_KEY_ENV",
     "CredentialDecryptError",
+    "Credentials",
     "MasterKeyError",
     "TenantKey",
     "decrypt_credentials",
@@ -275,6 +276,17 @@ def encrypt_credentials(tenant: TenantKey, credentials: Mapping[str, Any], secre
         if value not in (None, ""):
             out[name] = encrypt_token(tenant, value)
     return out
+
+
+class Credentials(dict):  # type: ignore[type-arg,unused-ignore]
+    """Decrypted credentials: a plain dict for the model code, with a repr that hides the values."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<Credentials fields={sorted(self)!r}>"
+
+    __str__ = __repr__
 
 
 def decrypt_credentials(tenant: TenantKey, credentials: Mapping[str, Any], secret_fields: Iterable[str]) -> dict[str, Any]:

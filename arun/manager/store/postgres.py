@@ -20,7 +20,11 @@ from typing import Any
 import asyncpg
 import asyncpg.exceptions as pgx
 
-from arun.manager.store.base import StoreConflictError, StoreError, StoreUnavailableError
+from arun.manager.store.base import (
+    StoreConflictError,
+    StoreError,
+    StoreUnavailableError,
+)
 from arun.manager.store.schema import MIGRATIONS, SCHEMA_VERSION_DDL, render
 from arun.manager.store.sql import Row, SqlStore
 from arun.redact import redact

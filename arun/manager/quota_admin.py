@@ -1,0 +1,63 @@
+"""Hosted (SYSTEM) provider rows and their quotas: configure, read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from arun.manager.core import _META_RESTRICT, _META_UNIT, _QUOTA_ORDER, ManagerCore
+from arun.manager.crypto import (
+    encrypt_credentials,
+)
+from arun.manager.store import (
+    ProviderType,
+)
+from arun.manager.views import QuotaInfo
+
+
+class QuotaMixin(ManagerCore):
+    """Hosted (SYSTEM) provider rows and their quotas."""
+
+    # -- system quota ------------------------------------------------------------------------
+
+    async def set_system_quota(
+        self,
+        tenant_id: str,
+        provider: str,
+        *,
+        quota_limit: int,
+        quota_type: str = "trial",
+        quota_unit: str | None = None,
+        credentials: Mapping[str, Any] | None = None,
+        quota_used: int | None = None,
+        restrict_models: list[str] | None = None,
+    ) -> QuotaInfo:
+        """Configure a hosted (SYSTEM) provider row: hosting credentials plus a quota (−1 = unlimited).
+
+        The credentials are stored encrypted like custom ones (not validated: they
+        are the operator's); ``quota_unit`` is ``times`` | ``tokens`` | ``credits``.
+        """
+        cfg = await self._config(tenant_id)
+        self._schema(provider)
+        if quota_type not in _QUOTA_ORDER:
+            raise ValueError(f"quota_type must be one of {_QUOTA_ORDER}")
+        unit = quota_unit or self.quota_units.get(provider, "times")
+        if unit not in ("times", "tokens", "credits"):
+            raise ValueError("quota_unit must be times, tokens or credits")
+        config: dict[str, Any] = encrypt_credentials(cfg.key, dict(credentials or {}), self._secrets(provider, model_level=False))
+        config[_META_UNIT] = unit
+        if restrict_models is not None:
+            config[_META_RESTRICT] = list(restrict_models)
+        rec = await self.store.upsert_provider(
+            tenant_id, provider, provider_type=ProviderType.SYSTEM, encrypted_config=config, is_valid=True,
+            quota_type=quota_type, quota_limit=quota_limit, quota_used=quota_used,
+        )  # fmt: skip
+        self.invalidate(tenant_id)
+        return QuotaInfo(rec.quota_type, unit, rec.quota_limit, rec.quota_used, rec.quota_valid)
+
+    async def get_quotas(self, tenant_id: str, provider: str) -> list[QuotaInfo]:
+        """Fresh from the store (quota usage changes with every call)."""
+        await self._config(tenant_id)
+        rows = await self.store.get_providers(tenant_id, provider, provider_type=ProviderType.SYSTEM)
+        return [QuotaInfo(r.quota_type, r.config().get(_META_UNIT, self.quota_units.get(provider, "times")), r.quota_limit, r.quota_used, r.quota_valid) for r in rows]
+
