@@ -15,9 +15,10 @@ from arun.entities.model import AIModelEntity, FetchFrom, ModelType, PriceInfo, 
 from arun.errors import CredentialsValidateFailedError, InvokeAuthorizationError, InvokeError, ModelNotFoundError
 from arun.pricing import get_price
 from arun.redact import redact
+from arun.schema.loader import fill_rule_templates
 
 if TYPE_CHECKING:
-    from arun.runtime.provider import ModelProvider
+    from arun.model_types.context import ModelContext
     from arun.wire.client import ErrorMapper, HttpClient
 
 __all__ = ["AIModel", "as_validation_error"]
@@ -30,19 +31,17 @@ class AIModel:
 
     model_type: ClassVar[ModelType]
 
-    def __init__(self, provider: ModelProvider) -> None:
-        self.provider = provider
-        self.provider_name = provider.name
+    def __init__(self, context: ModelContext) -> None:
+        self.context = context
+        self.provider_name = context.provider
+        #: the runtime's pooled client (injected; providers never open sessions)
+        self.http: HttpClient = context.http
         self._schemas: dict[str, AIModelEntity] | None = None
         self._custom_schemas: dict[tuple[str, tuple[tuple[str, str], ...]], AIModelEntity | None] = {}
         self._error_mappers: dict[Callable[..., InvokeError], ErrorMapper] = {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} provider={self.provider_name!r} type={self.model_type.value!r}>"
-
-    @property
-    def http(self) -> HttpClient:
-        return self.provider.runtime.http
 
     # -- provider hooks ---------------------------------------------------------------
 
@@ -104,7 +103,7 @@ class AIModel:
 
     def _predefined(self) -> dict[str, AIModelEntity]:
         if self._schemas is None:
-            self._schemas = {e.model: e for e in self.provider.load_models(self.model_type)}
+            self._schemas = {e.model: e for e in self.context.predefined()}
         return self._schemas
 
     async def get_model_schema(
@@ -121,7 +120,7 @@ class AIModel:
                 self._custom_schemas.clear()
             built = await self.get_customizable_model_schema(model, credentials)
             if built is not None:
-                built = self.provider.fill_rule_templates(built, FetchFrom.CUSTOMIZABLE_MODEL)
+                built = fill_rule_templates(built, FetchFrom.CUSTOMIZABLE_MODEL)
             self._custom_schemas[key] = built
         return self._custom_schemas[key]
 

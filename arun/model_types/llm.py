@@ -14,6 +14,7 @@ from arun.entities.messages import PromptMessage, PromptMessageTool
 from arun.entities.model import AIModelEntity, ModelPropertyKey, ModelType, ParameterRule
 from arun.errors import ParameterValidationError
 from arun.model_types.ai_model import AIModel, as_validation_error
+from arun.model_types.call_options import check_extras, use_extras
 from arun.model_types.code_block import (
     CODE_BLOCK_FORMATS,
     code_block_request,
@@ -74,8 +75,16 @@ class LargeLanguageModel(AIModel):
         stream: bool = True,
         user: str | None = None,
         callbacks: Sequence[Callback] | None = None,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> LLMResult | LLMStream:
-        """Invoke the model: an :class:`LLMResult`, or (``stream=True``) an :class:`LLMStream` of chunks."""
+        """Invoke the model: an :class:`LLMResult`, or (``stream=True``) an :class:`LLMStream` of chunks.
+
+        ``extra_headers`` / ``extra_body`` add request headers and body fields for this call only
+        (never the headers that carry the credentials).
+        """
+        extras = check_extras(extra_headers, extra_body) if extra_headers is not None or extra_body is not None else None
         schema = await self.require_schema(model, credentials)
         messages = _check_messages(prompt_messages)
         params = validate_parameters(schema.parameter_rules, model_parameters)
@@ -103,12 +112,17 @@ class LargeLanguageModel(AIModel):
                 wire_messages, wire_params, wire_stop = code_block_request(messages, params, stop_list)
             else:
                 wire_messages, wire_params, wire_stop = messages, params, stop_list
-            pending: Any = self._invoke(
-                model, credentials, wire_messages, wire_params, tool_list, wire_stop, stream, user
-            )
-            result: Any = (
-                await pending if pending.__class__ is CoroutineType or inspect.isawaitable(pending) else pending
-            )
+            if extras is None:
+                pending: Any = self._invoke(
+                    model, credentials, wire_messages, wire_params, tool_list, wire_stop, stream, user
+                )
+                result: Any = (
+                    await pending if pending.__class__ is CoroutineType or inspect.isawaitable(pending) else pending
+                )
+            else:
+                with use_extras(extras):
+                    pending = self._invoke(model, credentials, wire_messages, wire_params, tool_list, wire_stop, stream, user)
+                    result = await pending if inspect.isawaitable(pending) else pending
         except ParameterValidationError:
             raise  # a caller mistake found while building the request (e.g. json_schema missing)
         except Exception as exc:

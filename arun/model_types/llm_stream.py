@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from arun.callbacks import Callback, fire
 from arun.entities.llm import LLMResult, LLMResultChunk, LLMUsage
 from arun.entities.messages import AssistantPromptMessage, PromptMessage, ToolCall
-from arun.protocols.streaming import AssembledStream
+from arun.wire.stream import AssembledStream
 
 if TYPE_CHECKING:
     from arun.model_types.llm import LargeLanguageModel

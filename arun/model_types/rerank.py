@@ -9,6 +9,7 @@ from arun.entities.embedding import RerankResult
 from arun.entities.model import ModelType
 from arun.errors import ParameterValidationError
 from arun.model_types.ai_model import AIModel
+from arun.model_types.call_options import check_extras, use_extras
 
 __all__ = ["RerankModel"]
 
@@ -25,8 +26,12 @@ class RerankModel(AIModel):
         score_threshold: float | None = None,
         top_n: int | None = None,
         user: str | None = None,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> RerankResult:
         """Documents sorted by score (desc), those below ``score_threshold`` dropped, at most ``top_n``."""
+        extras = check_extras(extra_headers, extra_body)
         if not isinstance(query, str):
             raise ParameterValidationError("query should be a string", parameter="query")
         if isinstance(docs, str) or not isinstance(docs, Sequence) or not all(isinstance(d, str) for d in docs):
@@ -39,7 +44,8 @@ class RerankModel(AIModel):
         if not docs:
             return RerankResult(model=model, docs=[])
         try:
-            result = await self._invoke(model, credentials, query, list(docs), score_threshold, top_n, user)
+            with use_extras(extras):
+                result = await self._invoke(model, credentials, query, list(docs), score_threshold, top_n, user)
         except Exception as exc:
             error = self._transform_invoke_error(exc, model)
             if error is exc:

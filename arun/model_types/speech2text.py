@@ -8,6 +8,7 @@ from typing import IO, Any, ClassVar
 from arun.entities.model import ModelType
 from arun.errors import ParameterValidationError
 from arun.model_types.ai_model import AIModel
+from arun.model_types.call_options import check_extras, use_extras
 
 __all__ = ["Speech2TextModel"]
 
@@ -16,9 +17,17 @@ class Speech2TextModel(AIModel):
     model_type: ClassVar[ModelType] = ModelType.SPEECH2TEXT
 
     async def invoke(
-        self, model: str, credentials: Mapping[str, Any], file: IO[bytes] | bytes, user: str | None = None
+        self,
+        model: str,
+        credentials: Mapping[str, Any],
+        file: IO[bytes] | bytes,
+        user: str | None = None,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> str:
         """Transcribe ``file`` (a binary file object or bytes)."""
+        extras = check_extras(extra_headers, extra_body)
         if isinstance(file, (bytes, bytearray, memoryview)):
             audio = bytes(file)
         elif hasattr(file, "read"):
@@ -31,7 +40,8 @@ class Speech2TextModel(AIModel):
             raise ParameterValidationError("file is empty", parameter="file")
         await self.require_schema(model, credentials)
         try:
-            return await self._invoke(model, credentials, audio, getattr(file, "name", None), user)
+            with use_extras(extras):
+                return await self._invoke(model, credentials, audio, getattr(file, "name", None), user)
         except Exception as exc:
             error = self._transform_invoke_error(exc, model)
             if error is exc:

@@ -11,6 +11,7 @@ from arun.entities.model import AIModelEntity, ModelPropertyKey, ModelType, Pric
 from arun.errors import ParameterValidationError
 from arun.model_types._batching import batched, gather_bounded
 from arun.model_types.ai_model import AIModel
+from arun.model_types.call_options import check_extras, use_extras
 
 __all__ = ["TextEmbeddingModel"]
 
@@ -28,11 +29,16 @@ class TextEmbeddingModel(AIModel):
         *,
         max_concurrency: int = 4,
         on_progress: Callable[[int], None] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> TextEmbeddingResult:
         """Embed ``texts`` (in input order), in batches of the model's ``max_chunks``.
 
-        ``on_progress(n)`` is called with the number of texts of each finished batch.
+        ``on_progress(n)`` is called with the number of texts of each finished batch;
+        ``extra_headers`` / ``extra_body`` add request headers and body fields for this call
+        (``extra_body={"encoding_format": "float"}``, ``{"dimensions": 256}``).
         """
+        extras = check_extras(extra_headers, extra_body)
         if isinstance(texts, str) or not isinstance(texts, Sequence):
             raise ParameterValidationError("texts should be a list of strings", parameter="texts")
         for i, text in enumerate(texts):
@@ -50,7 +56,8 @@ class TextEmbeddingModel(AIModel):
 
         done = (lambda i: on_progress(len(batches[i]))) if on_progress else None
         try:
-            parts = await gather_bounded([job(b) for b in batches], max_concurrency, done)
+            with use_extras(extras):
+                parts = await gather_bounded([job(b) for b in batches], max_concurrency, done)
         except Exception as exc:
             error = self._transform_invoke_error(exc, model)
             if error is exc:

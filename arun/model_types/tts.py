@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from arun.entities.model import AIModelEntity, ModelPropertyKey, ModelType
 from arun.errors import ParameterValidationError
 from arun.model_types.ai_model import AIModel
+from arun.model_types.call_options import CallExtras, check_extras, use_extras
 
 __all__ = ["TTSModel", "split_text_into_sentences"]
 
@@ -53,8 +54,12 @@ class TTSModel(AIModel):
         content_text: str,
         voice: str | None,
         user: str | None = None,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[bytes]:
         """Synthesise ``content_text``; the first request is made before this returns (errors surface here)."""
+        extras = check_extras(extra_headers, extra_body)
         if not isinstance(content_text, str) or not content_text.strip():
             raise ParameterValidationError("content_text should be a non-empty string", parameter="content_text")
         schema = await self.require_schema(model, credentials)
@@ -63,10 +68,11 @@ class TTSModel(AIModel):
         workers = max(1, int(schema.property(ModelPropertyKey.MAX_WORKERS, 3)))
         pieces = split_text_into_sentences(content_text, limit)
         try:
-            first = await self._invoke(model, credentials, pieces[0], voice, user)
+            with use_extras(extras):
+                first = await self._invoke(model, credentials, pieces[0], voice, user)
         except Exception as exc:
             raise self._mapped(exc, model) from exc
-        return self._stream(model, credentials, pieces, voice, user, first, workers)
+        return self._stream(model, credentials, pieces, voice, user, first, workers, extras)
 
     async def _stream(
         self,
@@ -77,6 +83,7 @@ class TTSModel(AIModel):
         user: str | None,
         first: AsyncIterator[bytes],
         workers: int,
+        extras: CallExtras | None = None,
     ) -> AsyncIterator[bytes]:
         gate = asyncio.Semaphore(workers)
 
@@ -84,7 +91,8 @@ class TTSModel(AIModel):
             async with gate:
                 return b"".join([chunk async for chunk in await self._invoke(model, credentials, piece, voice, user)])
 
-        later = [asyncio.ensure_future(fetch(p)) for p in pieces[1:]]
+        with use_extras(extras):  # the tasks copy the context: the later pieces carry the extras too
+            later = [asyncio.ensure_future(fetch(p)) for p in pieces[1:]]
         try:
             async for chunk in first:
                 yield chunk

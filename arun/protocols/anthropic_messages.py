@@ -216,8 +216,10 @@ def build_messages_body(
     user: str | None,
     *,
     default_max_tokens: int = DEFAULT_MAX_TOKENS,
+    extra: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """The request body. ``parameters`` are the validated model parameters (keyed by rule name)."""
+    """The request body. ``parameters`` are the validated model parameters (keyed by rule name);
+    ``extra`` (the caller's per-call body fields) is merged last."""
     max_tokens = parameters.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         max_tokens = default_max_tokens
@@ -246,6 +248,8 @@ def build_messages_body(
         body["metadata"] = {"user_id": user}
     if stream:
         body["stream"] = True
+    if extra:
+        body.update(extra)
     return msgspec.json.encode(body)
 
 

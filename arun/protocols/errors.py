@@ -46,6 +46,8 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def class_for_status(status: int) -> type[InvokeError]:
+    if status == 402:  # payment required: the balance is used up (DeepSeek, Jina)
+        return InvokeQuotaExhaustedError
     if status in (401, 403):
         return InvokeAuthorizationError
     if status == 404:

@@ -192,8 +192,10 @@ def build_chat_body(
     stream: bool,
     *,
     completion_mode: bool = False,
+    extra: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """An ``/api/chat`` body. ``completion_mode`` sends the whole prompt as one user message."""
+    """An ``/api/chat`` body. ``completion_mode`` sends the whole prompt as one user message;
+    ``extra`` (the caller's per-call body fields) is merged last."""
     params = dict(parameters)
     options: dict[str, Any] = {}
     if "max_tokens" in params:
@@ -221,6 +223,8 @@ def build_chat_body(
         body["format"] = fmt
     if keep_alive not in (None, ""):
         body["keep_alive"] = keep_alive
+    if extra:
+        body.update(extra)
     return msgspec.json.encode(body)
 
 
@@ -461,6 +465,7 @@ def build_embed_body(
     dimensions: int | None = None,
     keep_alive: str | None = None,
     options: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> bytes:
     body: dict[str, Any] = {"model": model, "input": texts, "truncate": truncate}
     if dimensions:
@@ -469,6 +474,8 @@ def build_embed_body(
         body["keep_alive"] = keep_alive
     if options:
         body["options"] = dict(options)
+    if extra:
+        body.update(extra)
     return msgspec.json.encode(body)
 
 

@@ -31,6 +31,8 @@ from arun.errors import InvokeBadRequestError, InvokeError, InvokeServerUnavaila
 from arun.protocols.errors import build_error, class_for_status, refine
 
 __all__ = [
+    "build_completion_body",
+    "parse_completion_response",
     "message_to_wire",
     "tools_to_wire",
     "build_chat_body",
@@ -99,10 +101,9 @@ def build_chat_body(
     include_usage: bool = True,
     extra: Mapping[str, Any] | None = None,
 ) -> bytes:
+    """``extra`` (the caller's per-call body fields) is merged last, so it may refine anything."""
     body: dict[str, Any] = {"model": model, "messages": [message_to_wire(m) for m in messages]}
     body.update(parameters)
-    if extra:
-        body.update(extra)
     if tools:
         body["tools"] = tools_to_wire(tools)
     if stop:
@@ -112,6 +113,8 @@ def build_chat_body(
     body["stream"] = stream
     if stream and include_usage:
         body["stream_options"] = {"include_usage": True}
+    if extra:
+        body.update(extra)
     return msgspec.json.encode(body)
 
 
@@ -160,11 +163,26 @@ class _ErrorObject(msgspec.Struct, gc=False):
     param: str | None = None
 
 
+class _BaseResp(msgspec.Struct, gc=False):
+    """MiniMax's status envelope: ``status_code != 0`` is an error, even in a 200 body."""
+
+    status_code: int = 0
+    status_msg: str | None = None
+
+
+class _XGroq(msgspec.Struct, gc=False):
+    """Groq puts the stream's usage under ``x_groq`` on its last chunk."""
+
+    usage: _Usage | None = None
+
+
 class _Chunk(msgspec.Struct, gc=False):
     system_fingerprint: str | None = None
     choices: list[_StreamChoice] = []
     usage: _Usage | None = None
     error: _ErrorObject | None = None
+    base_resp: _BaseResp | None = None
+    x_groq: _XGroq | None = None
 
 
 class _Message(msgspec.Struct, gc=False):
@@ -188,6 +206,7 @@ class _Response(msgspec.Struct, gc=False):
     choices: list[_Choice] = []
     usage: _Usage | None = None
     error: _ErrorObject | None = None
+    base_resp: _BaseResp | None = None
 
 
 class _ErrorEnvelope(msgspec.Struct, gc=False):
@@ -245,6 +264,86 @@ def classify_error(provider: str, status: int, headers: Mapping[str, str], body:
     return build_error(cls, provider, status, text or f"HTTP {status}", headers, body)
 
 
+
+# -- provider variations read generically ------------------------------------------------------
+
+#: finish reasons some providers send instead of OpenAI's (Dify reports OpenAI's values):
+#: Zhipu ``sensitive`` (docs.bigmodel.cn, chat completion ``finish_reason``).
+FINISH_ALIASES = {"sensitive": "content_filter", "content_filtered": "content_filter", "eos": "stop"}
+
+#: finish reasons that mean the generation failed: the answer is not complete, so it ends in a
+#: typed error, never in a short "success" (Zhipu ``network_error``: model inference failed;
+#: DeepSeek ``insufficient_system_resource``: generation cut for lack of capacity).
+ERROR_FINISH = frozenset({"network_error", "insufficient_system_resource", "error"})
+
+#: MiniMax ``base_resp.status_code`` -> the HTTP status it means (platform.minimax.io error codes:
+#: 1000 unknown, 1001 timeout, 1002 rate limit, 1004 authentication, 1008 insufficient balance,
+#: 1013 internal error, 1039 token limit, 2013 invalid parameters, 2049 invalid API key).
+BASE_RESP_STATUS = {1000: 500, 1001: 504, 1002: 429, 1004: 401, 1008: 429, 1013: 500, 1039: 400, 2013: 400, 2049: 401}
+_BASE_RESP_HINT = {1008: "insufficient_quota", 1039: "context_length_exceeded"}
+
+
+def _base_resp_error(provider: str, resp: _BaseResp, body: bytes | None) -> InvokeError:
+    status = BASE_RESP_STATUS.get(resp.status_code, 500 if resp.status_code >= 1000 else 400)
+    message = f"{resp.status_msg or 'error'} (status_code {resp.status_code})"
+    cls = refine(class_for_status(status), _BASE_RESP_HINT.get(resp.status_code), resp.status_msg)
+    error = build_error(cls, provider, None, message, {}, body)
+    error.code = str(resp.status_code)
+    return error
+
+
+def _finish_error(provider: str, reason: str) -> InvokeError:
+    return InvokeServerUnavailableError(
+        f"[{provider}] Server Unavailable Error, the upstream stopped the generation: finish_reason {reason!r}",
+        provider=provider,
+    )
+
+
+def split_think(text: str) -> tuple[str | None, str]:
+    """``<think>reasoning</think>answer`` -> (reasoning, answer); text without the tags is all answer."""
+    stripped = text.lstrip()
+    if not stripped.startswith("<think>"):
+        return None, text
+    end = stripped.find("</think>")
+    if end < 0:
+        return stripped[len("<think>"):].strip(), ""
+    return stripped[len("<think>"):end].strip(), stripped[end + len("</think>"):].lstrip()
+
+
+class _ThinkFilter:
+    """Streams: hold back content while it is inside a leading ``<think>`` block."""
+
+    __slots__ = ("state", "held", "reasoning")
+
+    def __init__(self) -> None:
+        self.state = 0  # 0: undecided, 1: inside <think>, 2: passing through
+        self.held = ""
+        self.reasoning: list[str] = []
+
+    def feed(self, text: str) -> str:
+        if self.state == 2:
+            return text
+        self.held += text
+        if self.state == 0:
+            head = self.held.lstrip()
+            if len(head) < len("<think>") and "<think>".startswith(head):
+                return ""
+            if not head.startswith("<think>"):
+                self.state = 2
+                out, self.held = self.held, ""
+                return out
+            self.state = 1
+            self.held = head[len("<think>"):]
+        end = self.held.find("</think>")
+        if end < 0:
+            return ""
+        self.reasoning.append(self.held[:end])
+        out = self.held[end + len("</think>"):].lstrip()
+        self.held = ""
+        self.state = 2
+        return out
+
+
 # -- non-stream response ---------------------------------------------------------------
 
 
@@ -262,7 +361,7 @@ def _tool_calls(items: list[_ToolCallDelta] | None) -> list[ToolCall]:
 
 
 def parse_chat_response(
-    provider: str, body: bytes, model: str, messages: list[PromptMessage], usage_fn: UsageFn
+    provider: str, body: bytes, model: str, messages: list[PromptMessage], usage_fn: UsageFn, *, think_tags: bool = False
 ) -> LLMResult:
     try:
         response = _response_decoder.decode(body.strip())
@@ -270,12 +369,20 @@ def parse_chat_response(
         raise InvokeServerUnavailableError(f"[{provider}] Server Unavailable Error, malformed response: {exc}") from None
     if response.error is not None:
         raise _error_from_object(provider, response.error, None, {}, body)
+    if response.base_resp is not None and response.base_resp.status_code != 0:
+        raise _base_resp_error(provider, response.base_resp, body)
     if not response.choices or response.choices[0].message is None:
         raise InvokeServerUnavailableError(f"[{provider}] Server Unavailable Error, the response has no choices")
     choice = response.choices[0]
     message = choice.message
     assert message is not None
+    finish = choice.finish_reason
+    if finish in ERROR_FINISH:
+        raise _finish_error(provider, finish or "")
     text = message.content or ""
+    reasoning = message.reasoning_content or message.reasoning
+    if think_tags and reasoning is None:
+        reasoning, text = split_think(text)
     usage = response.usage
     result_usage = usage_fn(
         usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None, text
@@ -287,8 +394,8 @@ def parse_chat_response(
         message=AssistantPromptMessage(content=text, tool_calls=_tool_calls(message.tool_calls)),
         usage=result_usage,
         system_fingerprint=response.system_fingerprint,
-        reasoning_content=message.reasoning_content or message.reasoning,
-        finish_reason=choice.finish_reason,
+        reasoning_content=reasoning,
+        finish_reason=FINISH_ALIASES.get(finish, finish) if finish else finish,
     )
 
 
@@ -321,9 +428,12 @@ class ChatStreamAssembler:
         "texts",
         "done",
         "finished",
+        "think",
     )
 
-    def __init__(self, provider: str, model: str, messages: list[PromptMessage], usage_fn: UsageFn) -> None:
+    def __init__(
+        self, provider: str, model: str, messages: list[PromptMessage], usage_fn: UsageFn, *, think_tags: bool = False
+    ) -> None:
         self.provider = provider
         self.model = model
         self.messages = messages
@@ -336,6 +446,7 @@ class ChatStreamAssembler:
         self.texts: list[str] = []
         self.done = False  # [DONE] seen
         self.finished = False  # the final chunk was emitted
+        self.think = _ThinkFilter() if think_tags else None
 
     def feed_into(self, payloads: Iterable[bytes], out: list[LLMResultChunk]) -> None:
         """Append the content chunk of every payload to ``out``; a failure leaves the chunks before it there."""
@@ -357,8 +468,12 @@ class ChatStreamAssembler:
                     ) from None
                 if chunk.error is not None:
                     raise _error_from_object(self.provider, chunk.error, None, {}, payload)
+                if chunk.base_resp is not None and chunk.base_resp.status_code != 0:
+                    raise _base_resp_error(self.provider, chunk.base_resp, payload)
                 if chunk.usage is not None:
                     self.usage = chunk.usage
+                elif chunk.x_groq is not None and chunk.x_groq.usage is not None:
+                    self.usage = chunk.x_groq.usage
                 fingerprint = chunk.system_fingerprint
                 if fingerprint:
                     self.fingerprint = fingerprint
@@ -369,7 +484,9 @@ class ChatStreamAssembler:
                 if choice.usage is not None:
                     self.usage = choice.usage
                 if choice.finish_reason:
-                    self.finish_reason = choice.finish_reason
+                    if choice.finish_reason in ERROR_FINISH:
+                        raise _finish_error(self.provider, choice.finish_reason)
+                    self.finish_reason = FINISH_ALIASES.get(choice.finish_reason, choice.finish_reason)
                 delta = choice.delta
                 if delta is None:
                     text = choice.text
@@ -379,6 +496,10 @@ class ChatStreamAssembler:
                     text = delta.content
                 if not text:
                     continue
+                if self.think is not None:
+                    text = self.think.feed(text)
+                    if not text:
+                        continue
                 texts.append(text)
                 index += 1
                 out.append(
@@ -435,3 +556,71 @@ class ChatStreamAssembler:
                 finish_reason=self.finish_reason or "stop",
             ),
         )
+
+
+# -- legacy /completions (text in, ``choices[].text`` out) ------------------------------------
+
+
+class _TextChoice(msgspec.Struct, gc=False):
+    text: str | None = None
+    finish_reason: str | None = None
+
+
+class _Completion(msgspec.Struct, gc=False):
+    choices: list[_TextChoice] = []
+    usage: _Usage | None = None
+    error: _ErrorObject | None = None
+    system_fingerprint: str | None = None
+
+
+_completion_decoder = msgspec.json.Decoder(_Completion)
+
+
+def build_completion_body(
+    model: str,
+    messages: list[PromptMessage],
+    parameters: Mapping[str, Any],
+    stop: list[str] | None,
+    stream: bool,
+    user: str | None,
+    *,
+    include_usage: bool = True,
+    extra: Mapping[str, Any] | None = None,
+) -> bytes:
+    """``POST /completions``: the messages' texts joined by blank lines as the ``prompt``."""
+    body: dict[str, Any] = {"model": model, "prompt": "\n\n".join(m.text() for m in messages)}
+    body.update(parameters)
+    if stop:
+        body["stop"] = stop
+    if user:
+        body["user"] = user
+    body["stream"] = stream
+    if stream and include_usage:
+        body["stream_options"] = {"include_usage": True}
+    if extra:
+        body.update(extra)
+    return msgspec.json.encode(body)
+
+
+def parse_completion_response(
+    provider: str, body: bytes, model: str, messages: list[PromptMessage], usage_fn: UsageFn
+) -> LLMResult:
+    try:
+        parsed = _completion_decoder.decode(body.strip())
+    except msgspec.DecodeError as exc:
+        raise InvokeServerUnavailableError(f"[{provider}] Server Unavailable Error, malformed response: {exc}") from None
+    if parsed.error is not None:
+        raise _error_from_object(provider, parsed.error, None, {}, body)
+    if not parsed.choices:
+        raise InvokeServerUnavailableError(f"[{provider}] Server Unavailable Error, the response has no choices")
+    choice = parsed.choices[0]
+    text = choice.text or ""
+    u = parsed.usage
+    return LLMResult(
+        model=model,
+        prompt_messages=messages,
+        message=AssistantPromptMessage(content=text),
+        usage=usage_fn(u.prompt_tokens if u else None, u.completion_tokens if u else None, text),
+        system_fingerprint=parsed.system_fingerprint,
+        finish_reason=choice.finish_reason,
+    )

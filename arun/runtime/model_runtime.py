@@ -6,71 +6,60 @@
         llm = rt.get_model_instance("openai", "llm")
         result = await llm.invoke(model="gpt-4o-mini", credentials=..., prompt_messages=[...], stream=False)
 
-Providers are discovered from the folders of ``arun.providers`` (without importing
-their code) and ordered by ``_position.yaml``; ``ARUN_PROVIDER_PINS``,
-``ARUN_PROVIDER_INCLUDES`` and ``ARUN_PROVIDER_EXCLUDES`` (comma-separated)
-reorder and filter them like Dify's ``POSITION_PROVIDER_*``.
+Providers are discovered (without importing their code) from ``provider_paths`` and
+``ARUN_PROVIDERS_PATH`` first, then the built-in folders of ``arun.providers``, ordered by
+``_position.yaml`` (see :mod:`arun.runtime.sources`); ``ARUN_PROVIDER_PINS``,
+``ARUN_PROVIDER_INCLUDES`` and ``ARUN_PROVIDER_EXCLUDES`` (comma-separated) reorder and
+filter them like Dify's ``POSITION_PROVIDER_*``.
+
+``endpoint_overrides={"deepseek": "http://127.0.0.1:8000"}`` sends a provider's requests to
+another origin (a proxy, a simulator) while keeping the paths of its default base URL.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import os
-import pkgutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from arun.entities.model import ModelType
+from arun.entities.model import AIModelEntity, ModelType
 from arun.entities.provider import ProviderEntity, SimpleProviderEntity
 from arun.errors import CredentialsValidateFailedError, ProviderNotFoundError
 from arun.model_types.ai_model import AIModel
-from arun.runtime.provider import PACKAGE, ModelProvider
+from arun.runtime.provider import ModelProvider
+from arun.runtime.sources import ProviderSource, discover
 from arun.schema.credentials import validate_credential_form
-from arun.schema.loader import read_position, sort_by_position
+from arun.schema.loader import LoadProblem
 from arun.wire.client import HttpClient, HttpConfig
 
 __all__ = ["ModelRuntime", "discover_providers"]
 
 
-def _env_list(name: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
-
-
-def discover_providers() -> dict[str, Path]:
+def discover_providers(paths: Sequence[str | os.PathLike[str]] = ()) -> dict[str, Path]:
     """Provider name -> folder, in position order, without importing provider code."""
-    import arun.providers as package
-
-    found: dict[str, Path] = {}
-    roots: list[Path] = []
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.ispkg or info.name.startswith("_"):
-            continue
-        root = Path(getattr(info.module_finder, "path", ""))
-        folder = root / info.name
-        if info.name not in found and (folder / f"{info.name}.yaml").is_file():
-            found[info.name] = folder
-            if root not in roots:
-                roots.append(root)
-    position: list[str] = []
-    for root in roots:
-        position.extend(read_position(root))
-    pins = _env_list("ARUN_PROVIDER_PINS")
-    names = sort_by_position(list(found), pins + position, key=lambda n: n)
-    includes, excludes = set(_env_list("ARUN_PROVIDER_INCLUDES")), set(_env_list("ARUN_PROVIDER_EXCLUDES"))
-    names = [n for n in names if (not includes or n in includes) and n not in excludes]
-    return {name: found[name] for name in names}
+    return {name: source.folder for name, source in discover(paths).items()}
 
 
 class ModelRuntime:
     """The entry point: ``async with ModelRuntime() as rt``. Owns every socket."""
 
-    def __init__(self, *, http: HttpConfig | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        http: HttpConfig | None = None,
+        provider_paths: Sequence[str | os.PathLike[str]] = (),
+        endpoint_overrides: Mapping[str, str] | None = None,
+    ) -> None:
         self.http = HttpClient(http)
-        self._folders: dict[str, Path] | None = None
+        self.provider_paths = [Path(p) for p in provider_paths]
+        self._overrides = dict(endpoint_overrides or {})
+        self._sources: dict[str, ProviderSource] | None = None
+        self._builtins: dict[str, ModelProvider] = {}
         self._providers: dict[str, ModelProvider] = {}
+        #: problems found while discovering providers (unreadable plugin manifests, missing paths)
+        self.discovery_problems: list[LoadProblem] = []
 
     async def __aenter__(self) -> ModelRuntime:
         await self.start()
@@ -89,35 +78,68 @@ class ModelRuntime:
 
     # -- registry ----------------------------------------------------------------------
 
+    def _discover(self) -> dict[str, ProviderSource]:
+        if self._sources is None:
+            self.discovery_problems = []
+            self._sources = discover(self.provider_paths, self.discovery_problems)
+        return self._sources
+
     def provider_names(self) -> list[str]:
-        if self._folders is None:
-            self._folders = discover_providers()
-        return list(self._folders)
+        return list(self._discover())
+
+    def provider_source(self, name: str) -> ProviderSource:
+        source = self._discover().get(name) if isinstance(name, str) else None
+        if source is None:
+            raise ProviderNotFoundError(f"Invalid provider: {name!r}")
+        return source
 
     def get_provider(self, name: str) -> ModelProvider:
         provider = self._providers.get(name)
         if provider is not None:
             return provider
-        self.provider_names()
-        assert self._folders is not None
-        folder = self._folders.get(name) if isinstance(name, str) else None
-        if folder is None:
-            raise ProviderNotFoundError(f"Invalid provider: {name!r}")
-        provider = self._provider_class(name)(self, name, folder)
+        source = self.provider_source(name)
+        provider = self._provider_class(source)(self, source)
         self._providers[name] = provider
         return provider
 
-    def _provider_class(self, name: str) -> type[ModelProvider]:
-        try:
-            module = importlib.import_module(f"{PACKAGE}.{name}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{PACKAGE}.{name}.{name}":
-                raise
+    def _builtin_provider(self, name: str) -> ModelProvider | None:
+        """The built-in provider of an id (its block and code serve a user's Dify folder of that id)."""
+        current = self._discover().get(name)
+        if current is not None and current.builtin:
+            return self.get_provider(name)
+        provider = self._builtins.get(name)
+        if provider is None:
+            from arun.runtime.sources import builtin_sources
+
+            source = builtin_sources().get(name)
+            if source is None:
+                return None
+            provider = self._builtins[name] = self._provider_class(source)(self, source)
+        return provider
+
+    def _provider_class(self, source: ProviderSource) -> type[ModelProvider]:
+        import importlib
+        import inspect
+
+        path = source.folder / f"{source.id}.py"
+        if source.layout != "folder" or source.package is None or not path.is_file():
             return ModelProvider
+        module = importlib.import_module(f"{source.package}.{source.id}")
         for value in vars(module).values():
             if inspect.isclass(value) and issubclass(value, ModelProvider) and value.__module__ == module.__name__:
                 return value
         return ModelProvider
+
+    def endpoint_override(self, provider: str) -> str | None:
+        return self._overrides.get(provider)
+
+    def predefined_schema(self, provider: str, model_type: ModelType, model: str) -> AIModelEntity | None:
+        """Another provider's predefined model (a customizable Azure deployment borrows OpenAI's)."""
+        try:
+            models = self.get_provider(provider).load_models(model_type)
+        except ProviderNotFoundError:
+            return None
+        return next((m for m in models if m.model == model), None)
 
     def get_model_instance(self, provider: str, model_type: ModelType | str) -> Any:
         """The model object of a type (``"llm"``, ``"text-embedding"``, ...) for a provider."""

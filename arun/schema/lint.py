@@ -18,7 +18,7 @@ __all__ = ["lint_provider_folder"]
 
 _PROVIDER_KEYS = {
     "provider", "label", "description", "icon_small", "icon_large", "background", "help",
-    "supported_model_types", "configurate_methods", "provider_credential_schema", "model_credential_schema",
+    "supported_model_types", "configurate_methods", "provider_credential_schema", "model_credential_schema", "arun",
 }
 _MODEL_KEYS = {
     "model", "label", "model_type", "features", "fetch_from", "model_properties", "parameter_rules", "pricing",

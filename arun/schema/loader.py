@@ -10,7 +10,10 @@ may be quoted strings.  Anything that cannot be turned into an entity raises
 from __future__ import annotations
 
 import copy
+import glob
+import logging
 import os
+from dataclasses import dataclass
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -18,12 +21,14 @@ from typing import Any
 import msgspec
 import yaml
 
-from arun.entities.model import AIModelEntity, FetchFrom, ModelType
+from arun.entities.model import AIModelEntity, FetchFrom, ModelFeature, ModelType
 from arun.entities.provider import ProviderEntity
 from arun.errors import SchemaError
 from arun.schema.templates import PARAMETER_RULE_TEMPLATE
 
 __all__ = [
+    "LoadProblem",
+    "load_model_files",
     "read_yaml",
     "read_position",
     "sort_by_position",
@@ -31,9 +36,32 @@ __all__ = [
     "load_model_entities",
     "model_entity_from_dict",
     "merge_rule_template",
+    "fill_rule_templates",
+    "glob_model_files",
 ]
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+log = logging.getLogger("arun.schema")
+
+_FEATURES = {f.value for f in ModelFeature}
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """Something wrong in a provider folder: ``error`` (the file was skipped) or ``warning`` (loaded)."""
+
+    file: str
+    message: str
+    severity: str = "error"
+    key: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}" + (f" ({self.key})" if self.key else "")
+        return f"{self.severity}: {where}: {self.message}"
+
+    @classmethod
+    def of(cls, exc: SchemaError, file: Path | str) -> LoadProblem:
+        return cls(str(exc.file or file), str(exc), "error", exc.key)
 
 
 def read_yaml(path: Path) -> Any:
@@ -106,8 +134,49 @@ def merge_rule_template(rule: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def fill_rule_templates(schema: AIModelEntity, fetch_from: FetchFrom) -> AIModelEntity:
+    """For customizable schemas: fill templated rule fields only where the value is falsy (Dify's rule)."""
+    rules = []
+    for rule in schema.parameter_rules:
+        template = PARAMETER_RULE_TEMPLATE.get(rule.use_template or "")
+        if template:
+            merged = msgspec.to_builtins(rule)
+            for key in ("max", "min", "default", "precision", "required", "help"):
+                if not merged.get(key) and template.get(key) is not None:
+                    merged[key] = template[key]
+            rule = msgspec.convert(merge_rule_template(merged), type(rule), strict=False)
+        rules.append(rule)
+    return msgspec.structs.replace(schema, parameter_rules=rules, fetch_from=fetch_from)
+
+
+def _known_features(data: dict[str, Any], path: Path, problems: list[LoadProblem] | None) -> None:
+    """Drop feature values arun does not know (Dify's plugins add new ones, e.g. ``polling``)."""
+    features = data.get("features")
+    if not isinstance(features, list):
+        return
+    kept = []
+    for value in features:
+        if value in _FEATURES:
+            kept.append(value)
+            continue
+        text = f"unknown feature {value!r} ignored"
+        log.warning("%s: %s", path, text)
+        if problems is not None:
+            problems.append(LoadProblem(str(path), text, "warning", "features"))
+    data["features"] = kept
+
+
+def _check_pricing(data: dict[str, Any], path: Path) -> None:
+    pricing = data.get("pricing")
+    if isinstance(pricing, dict) and pricing.get("unit") in (None, ""):
+        raise SchemaError(f"{path}: pricing.unit is required (the price is per unit tokens)", file=str(path), key="pricing.unit")
+
+
 def model_entity_from_dict(
-    data: dict[str, Any], path: Path, fetch_from: FetchFrom = FetchFrom.PREDEFINED_MODEL
+    data: dict[str, Any],
+    path: Path,
+    fetch_from: FetchFrom = FetchFrom.PREDEFINED_MODEL,
+    problems: list[LoadProblem] | None = None,
 ) -> AIModelEntity:
     if not isinstance(data, dict):
         raise SchemaError(f"{path}: expected a mapping at the top level", file=str(path))
@@ -121,14 +190,52 @@ def model_entity_from_dict(
         data["parameter_rules"] = [merge_rule_template(r) if isinstance(r, dict) else r for r in rules]
     if data.get("model_properties") is None:
         data["model_properties"] = {}
+    _known_features(data, path, problems)
+    _check_pricing(data, path)
     data["fetch_from"] = fetch_from.value
     return _convert(data, AIModelEntity, path)
 
 
-def load_model_entities(folder: Path) -> list[AIModelEntity]:
-    """Every ``*.yaml`` model in a model-type folder, in ``_position.yaml`` order."""
+def load_model_files(
+    paths: Iterable[Path], position: list[str], problems: list[LoadProblem] | None = None
+) -> list[AIModelEntity]:
+    """Model YAML files in ``position`` order; a bad file is skipped (recorded in ``problems``,
+    raised when ``problems`` is None); when two files declare the same model the first one wins."""
+    entities: dict[str, AIModelEntity] = {}
+    for path in paths:
+        try:
+            entity = model_entity_from_dict(read_yaml(path), path, problems=problems)
+        except SchemaError as exc:
+            if problems is None:
+                raise
+            log.warning("skipped %s", exc)
+            problems.append(LoadProblem.of(exc, path))
+            continue
+        if entity.model in entities:
+            if problems is not None:
+                problems.append(LoadProblem(str(path), f"model {entity.model!r} is declared by an earlier file; the first one wins", "warning", "model"))
+            continue
+        entities[entity.model] = entity
+    return sort_by_position(list(entities.values()), position, key=lambda e: e.model)
+
+
+def glob_model_files(root: Path, patterns: Iterable[str]) -> list[Path]:
+    """The files a Dify plugin's ``models.<type>.predefined`` globs name, relative to ``root``."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for pattern in patterns:
+        for name in sorted(glob.glob(str(root / pattern), recursive=True)):
+            path = Path(name)
+            if path.name.startswith("_") or not path.is_file() or path in seen:
+                continue
+            seen.add(path)
+            found.append(path)
+    return found
+
+
+def load_model_entities(folder: Path, problems: list[LoadProblem] | None = None) -> list[AIModelEntity]:
+    """Every ``*.yaml`` model in a model-type folder (Dify's layout), in ``_position.yaml`` order."""
     if not folder.is_dir():
         return []
-    names = [n for n in os.listdir(folder) if n.endswith((".yaml", ".yml")) and not n.startswith("_")]
-    entities = [model_entity_from_dict(read_yaml(folder / n), folder / n) for n in names]
-    return sort_by_position(entities, read_position(folder), key=lambda e: e.model)
+    names = sorted(n for n in os.listdir(folder) if n.endswith((".yaml", ".yml")) and not n.startswith("_"))
+    return load_model_files([folder / n for n in names], read_position(folder), problems)

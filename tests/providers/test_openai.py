@@ -333,7 +333,7 @@ async def test_provider_validates_with_gpt_4o_mini(
     rt: ModelRuntime, creds: dict[str, str], bad_creds: dict[str, str], upstream: Any
 ) -> None:
     provider = rt.get_provider("openai")
-    assert type(provider).__name__ == "OpenAIProvider"
+    assert provider.spec is not None and provider.spec.validate_model == "gpt-4o-mini"  # data, not code
     await rt.provider_credentials_validate("openai", creds)
     assert last_body(upstream)["model"] == "gpt-4o-mini"
     with pytest.raises(CredentialsValidateFailedError):
@@ -478,12 +478,9 @@ async def test_embedding_base64_on_the_wire(rt: ModelRuntime, creds: dict[str, s
 
 async def test_embedding_float_response(rt: ModelRuntime, creds: dict[str, str], upstream: Any) -> None:
     emb = rt.get_model_instance("openai", "text-embedding")
-    emb.encoding_format = None  # instance override: the server's default (float arrays)
-    try:
-        result = await emb.invoke("text-embedding-ada-002", creds, ["hello world", "foo"])
-    finally:
-        del emb.encoding_format
-    assert "encoding_format" not in last_body(upstream, "/v1/embeddings")
+    # base64 by default (as the official SDK); a caller asks for float arrays per call
+    result = await emb.invoke("text-embedding-ada-002", creds, ["hello world", "foo"], extra_body={"encoding_format": "float"})
+    assert last_body(upstream, "/v1/embeddings")["encoding_format"] == "float"
     assert result.embeddings == [embedding_vector("hello world", 8), embedding_vector("foo", 8)]
 
 

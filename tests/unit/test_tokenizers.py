@@ -15,25 +15,6 @@ from arun import tokenizers as tk
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-WEATHER_TOOL = {
-    "name": "get_weather",
-    "description": "Determine weather in my location",
-    "parameters": {
-        "type": "object",
-        "properties": {
-            "location": {"type": "string", "description": "The city and state e.g. San Francisco, CA"},
-            "unit": {"type": "string", "enum": ["c", "f"]},
-        },
-        "required": ["location"],
-    },
-}
-
-DIFY_MESSAGES = [
-    {"role": "system", "content": "You are a helpful AI assistant."},
-    {"role": "user", "content": "Hello World!"},
-]
-
-
 def _long_text(chars: int = 2_000_000) -> str:
     unit = "The quick brown fox jumps over the lazy dog; Ünïcödé 你好 🙂 1234.\n"
     return (unit * (chars // len(unit) + 1))[:chars]
@@ -199,63 +180,6 @@ def test_truncate_to_tokens():
         assert "\ufffd" not in out
     cjk = tk.truncate_to_tokens("你好世界", 1, "gpt2")
     assert "\ufffd" not in cjk and "你好世界".startswith(cjk)
-
-
-# ---------------------------------------------------------------- chat messages
-
-
-def test_dify_messages_with_tool_is_72():
-    assert tk.num_tokens_from_messages("gpt-3.5-turbo", DIFY_MESSAGES, [WEATHER_TOOL]) == 72
-
-
-def test_tool_wire_form_counts_the_same():
-    wire = {"type": "function", "function": WEATHER_TOOL}
-    assert tk.num_tokens_from_messages("gpt-3.5-turbo", DIFY_MESSAGES, [wire]) == 72
-
-
-def test_messages_without_tools():
-    # system: 3 + "system"(1) + 7; user: 3 + "user"(1) + 3; priming 3
-    assert tk.num_tokens_from_messages("gpt-3.5-turbo", DIFY_MESSAGES) == 21
-    assert tk.num_tokens_for_tools([WEATHER_TOOL]) == 51
-    assert tk.num_tokens_from_messages("ft:gpt-3.5-turbo-0613:acme::x", DIFY_MESSAGES) == 21
-
-
-def test_name_and_0301_constants():
-    msg = [{"role": "user", "content": "Hello World!", "name": "bob"}]
-    base = 3 + 1 + 3 + 1 + 3  # framing + role + content + name + priming
-    assert tk.num_tokens_from_messages("gpt-4", msg) == base + 1
-    assert tk.num_tokens_from_messages("gpt-3.5-turbo-0301", msg) == base + 1 - 1  # 4 per message, -1 per name
-
-
-def test_list_content_counts_text_parts_only():
-    plain = [{"role": "user", "content": "Hello World!"}]
-    parts = [
-        {
-            "role": "user",
-            "content": [
-                {"type": "text", "text": "Hello"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
-                {"type": "text", "text": " World!"},
-            ],
-        }
-    ]
-    assert tk.num_tokens_from_messages("gpt-4o", parts) == tk.num_tokens_from_messages("gpt-4o", plain)
-
-
-def test_tool_calls_counted_key_by_key():
-    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"location":"Paris"}'}}
-    msgs = [{"role": "assistant", "content": None, "tool_calls": [call]}]
-    enc = tk.get_encoding("cl100k_base")
-
-    def n(s: str) -> int:
-        return len(enc.encode_ordinary(s))
-
-    expected_calls = (
-        n("id") * 2 + n("call_1")
-        + n("type") * 2 + n("function")
-        + n("function") + n("name") + n("get_weather") + n("arguments") + n('{"location":"Paris"}')
-    )
-    assert tk.num_tokens_from_messages("gpt-4", msgs) == 3 + n("assistant") + expected_calls + 3
 
 
 # ---------------------------------------------------------------- async

@@ -1,16 +1,21 @@
-"""Ollama chat models over the native ``/api/chat`` (NDJSON streaming)."""
+"""The Ollama family: native ``POST /api/chat`` (NDJSON streaming) and ``POST /api/embed``.
+
+Ollama serves user-added models only (``customizable-model``): the schema is built from the
+model credentials (``mode``, ``context_size``, ``max_tokens``, ``vision_support``,
+``function_call_support``, prices), with Ollama's own sampling options as parameter rules.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
 
 from arun.entities.common import I18nObject
+from arun.entities.embedding import EmbeddingInputType, TextEmbeddingResult
 from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk
-from arun.entities.messages import PromptMessage, PromptMessageTool
+from arun.entities.messages import PromptMessage, PromptMessageTool, UserPromptMessage
 from arun.entities.model import (
     AIModelEntity,
     DefaultParameterName,
@@ -20,20 +25,28 @@ from arun.entities.model import (
     ModelType,
     ParameterRule,
     ParameterType,
-    PriceConfig,
 )
+from arun.families.base import FamilyModel
+from arun.families.helpers import cred_flag, cred_int, price_config, validate_by, wrap_validation
 from arun.model_types.llm import LargeLanguageModel
+from arun.model_types.text_embedding import TextEmbeddingModel
 from arun.protocols.ollama import (
     OllamaStreamAssembler,
     build_chat_body,
+    build_embed_body,
     classify_error,
     messages_to_wire,
     parse_chat_response,
+    parse_embed_response,
 )
-from arun.providers.ollama._common import base_url, flag, headers, int_credential
 from arun.wire.client import StreamResponse
-from arun.protocols.streaming import assemble_stream
 from arun.wire.decoders import NDJSONDecoder
+from arun.wire.stream import AssembledStream, assemble_stream
+
+__all__ = ["OllamaChatLLM", "OllamaEmbedding", "parameter_rules"]
+
+#: texts per /api/embed request (Ollama embeds a list in one call)
+EMBED_MAX_CHUNKS = 32
 
 
 def _label(en: str, zh: str | None = None) -> I18nObject:
@@ -42,13 +55,6 @@ def _label(en: str, zh: str | None = None) -> I18nObject:
 
 def _rule(name: str, kind: ParameterType, en: str, zh: str, help_en: str, **kw: Any) -> ParameterRule:
     return ParameterRule(name=name, label=_label(en, zh), type=kind, help=_label(help_en), **kw)
-
-
-def _decimal(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value if value not in (None, "") else 0))
-    except InvalidOperation:
-        return Decimal(0)
 
 
 def parameter_rules(max_tokens: int) -> list[ParameterRule]:
@@ -85,13 +91,15 @@ def parameter_rules(max_tokens: int) -> list[ParameterRule]:
     ]
 
 
-class OllamaLargeLanguageModel(LargeLanguageModel):
+class OllamaChatLLM(FamilyModel, LargeLanguageModel):
+    family = "ollama_chat"
+
     async def get_customizable_model_schema(self, model: str, credentials: Mapping[str, Any]) -> AIModelEntity | None:
-        max_tokens = int_credential(credentials, "max_tokens", 4096)
+        max_tokens = cred_int(credentials, "max_tokens", 4096)
         features: list[ModelFeature] = []
-        if flag(credentials, "vision_support"):
+        if cred_flag(credentials, "vision_support"):
             features.append(ModelFeature.VISION)
-        if flag(credentials, "function_call_support"):
+        if cred_flag(credentials, "function_call_support"):
             features.extend((ModelFeature.TOOL_CALL, ModelFeature.MULTI_TOOL_CALL, ModelFeature.STREAM_TOOL_CALL))
         mode = str(credentials.get("mode") or LLMMode.CHAT.value)
         return AIModelEntity(
@@ -102,18 +110,11 @@ class OllamaLargeLanguageModel(LargeLanguageModel):
             fetch_from=FetchFrom.CUSTOMIZABLE_MODEL,
             model_properties={
                 ModelPropertyKey.MODE.value: mode,
-                ModelPropertyKey.CONTEXT_SIZE.value: int_credential(credentials, "context_size", 4096),
+                ModelPropertyKey.CONTEXT_SIZE.value: cred_int(credentials, "context_size", 4096),
             },
             parameter_rules=parameter_rules(max_tokens),
-            pricing=PriceConfig(
-                input=_decimal(credentials.get("input_price")),
-                output=_decimal(credentials.get("output_price")),
-                unit=_decimal(credentials.get("unit")),
-                currency=str(credentials.get("currency") or "USD"),
-            ),
+            pricing=price_config(credentials, output=True),
         )
-
-    # -- invoke ------------------------------------------------------------------------------
 
     def _usage_fn(
         self, schema: AIModelEntity | None, messages: list[PromptMessage], tools: list[PromptMessageTool] | None
@@ -138,19 +139,20 @@ class OllamaLargeLanguageModel(LargeLanguageModel):
     ) -> LLMResult | AsyncIterator[LLMResultChunk]:
         schema = await self.get_model_schema(model, credentials)
         mode = schema.property(ModelPropertyKey.MODE, "chat") if schema else "chat"
+        endpoint = self.endpoint
+        extras = self.extras()
+        wire_model = endpoint.wire_model(model, credentials)
         body = build_chat_body(
-            model, prompt_messages, model_parameters, tools, stop, stream, completion_mode=mode == "completion"
-        )
-        url = base_url(credentials) + "/api/chat"
-        hdrs = headers(credentials)
-        mapper = self.error_mapper(classify_error)
+            wire_model, prompt_messages, endpoint.wire_parameters(model, model_parameters), tools, stop, stream,
+            completion_mode=mode == "completion", extra=extras.body if extras else None,
+        )  # fmt: skip
         usage_fn = self._usage_fn(schema, prompt_messages, tools)
         provider = self.provider_name
         return await self._exchange(
-            url,
-            hdrs,
+            endpoint.url(credentials, wire_model),
+            endpoint.headers(credentials, extra=extras.headers if extras else None),
             body,
-            mapper,
+            self.error_mapper(classify_error),
             stream,
             lambda raw: parse_chat_response(provider, raw, model, prompt_messages, usage_fn),
             lambda resp: _iterate(resp, OllamaStreamAssembler(provider, model, prompt_messages, usage_fn)),
@@ -171,9 +173,14 @@ class OllamaLargeLanguageModel(LargeLanguageModel):
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
         """One tiny non-streamed chat; every failure becomes CredentialsValidateFailedError."""
-        int_credential(credentials, "context_size", 4096)
-        int_credential(credentials, "max_tokens", 4096)
-        await self._validate_by_invoking(model, credentials, {"num_predict": 5})
+        try:
+            cred_int(credentials, "context_size", 4096)
+            cred_int(credentials, "max_tokens", 4096)
+        except Exception as exc:
+            raise wrap_validation(exc) from exc
+        await validate_by(lambda: self._invoke(
+            model, credentials, [UserPromptMessage(content="ping")], {"num_predict": 5}, None, None, False, None
+        ))  # fmt: skip
 
 
 def _count_strings(messages: list[PromptMessage], tools: list[PromptMessageTool] | None) -> list[str]:
@@ -191,6 +198,57 @@ def _count_strings(messages: list[PromptMessage], tools: list[PromptMessageTool]
     return out
 
 
-def _iterate(resp: StreamResponse, asm: OllamaStreamAssembler) -> AsyncIterator[LLMResultChunk]:
+def _iterate(resp: StreamResponse, asm: OllamaStreamAssembler) -> AssembledStream:
     """Read NDJSON to the end of the body; the terminal chunk last (or StreamInterrupted)."""
     return assemble_stream(resp, NDJSONDecoder(), asm, asm.feed)
+
+
+class OllamaEmbedding(FamilyModel, TextEmbeddingModel):
+    family = "ollama_embedding"
+
+    async def get_customizable_model_schema(self, model: str, credentials: Mapping[str, Any]) -> AIModelEntity | None:
+        return AIModelEntity(
+            model=model,
+            label=I18nObject(en_US=model),
+            model_type=ModelType.TEXT_EMBEDDING,
+            fetch_from=FetchFrom.CUSTOMIZABLE_MODEL,
+            model_properties={
+                ModelPropertyKey.CONTEXT_SIZE.value: cred_int(credentials, "context_size", 512),
+                ModelPropertyKey.MAX_CHUNKS.value: EMBED_MAX_CHUNKS,
+            },
+            pricing=price_config(credentials, output=False),
+        )
+
+    async def _invoke(
+        self,
+        model: str,
+        credentials: Mapping[str, Any],
+        texts: list[str],
+        user: str | None,
+        input_type: EmbeddingInputType,
+    ) -> TextEmbeddingResult:
+        schema = await self.get_model_schema(model, credentials)
+        inputs = await self._truncate(schema, texts, "gpt2")
+        endpoint = self.endpoint
+        extras = self.extras()
+        wire_model = endpoint.wire_model(model, credentials)
+        resp = await self.http.request(
+            "POST",
+            endpoint.url(credentials, wire_model),
+            headers=endpoint.headers(credentials, extra=extras.headers if extras else None),
+            data=build_embed_body(wire_model, inputs, options=None, extra=extras.body if extras else None),
+            error_mapper=self.error_mapper(classify_error),
+        )
+        vectors, tokens = parse_embed_response(self.provider_name, resp.body, len(inputs))
+        if tokens is None:
+            from arun.tokenizers import acount_many
+
+            tokens = sum(await acount_many(inputs))
+        return TextEmbeddingResult(model=model, embeddings=vectors, usage=self._calc_response_usage(schema, tokens))
+
+    async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
+        try:
+            cred_int(credentials, "context_size", 512)
+        except Exception as exc:
+            raise wrap_validation(exc) from exc
+        await validate_by(lambda: self._invoke(model, credentials, ["ping"], None, EmbeddingInputType.DOCUMENT))

@@ -1,31 +1,38 @@
-"""OpenAI moderation: slices sent as an ``input`` list; flagged when any result is."""
+"""The OpenAI moderations family: ``POST /moderations``; flagged when any result is."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from arun.errors import CredentialsValidateFailedError
+from arun.families.base import FamilyModel
+from arun.families.helpers import validate_by
 from arun.model_types.moderation import ModerationModel
 from arun.protocols.openai_chat import classify_error
 from arun.protocols.openai_misc import build_moderation_body, parse_moderation_response
-from arun.providers.openai._common import auth_headers, base_url
+
+__all__ = ["OpenAIModeration"]
 
 
-class OpenAIModerationModel(ModerationModel):
+class OpenAIModeration(FamilyModel, ModerationModel):
+    family = "openai_moderation"
+
     async def _invoke(self, model: str, credentials: Mapping[str, Any], texts: list[str], user: str | None) -> bool:
+        endpoint = self.endpoint
+        extras = self.extras()
+        wire_model = endpoint.wire_model(model, credentials)
         resp = await self.http.request(
             "POST",
-            base_url(credentials) + "/moderations",
-            headers=auth_headers(credentials),
-            data=build_moderation_body(model, texts),
+            endpoint.url(credentials, wire_model),
+            headers=endpoint.headers(credentials, extra=extras.headers if extras else None),
+            data=build_moderation_body(wire_model, texts),
             error_mapper=self.error_mapper(classify_error),
         )
         return parse_moderation_response(self.provider_name, resp.body)
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
-        try:
+        async def call() -> None:
             await self.require_schema(model, credentials)
             await self._invoke(model, credentials, ["ping"], None)
-        except Exception as exc:
-            raise CredentialsValidateFailedError(str(exc) or type(exc).__name__) from exc
+
+        await validate_by(call)

@@ -1,0 +1,126 @@
+"""``FamilyModel``: what a family adapter reads from its provider's ``arun:`` block.
+
+Mixed into each family's model class before the model type (``class OpenAIChatLLM(FamilyModel,
+LargeLanguageModel)``).  Everything comes from the injected :class:`~arun.model_types.context.ModelContext`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
+
+from arun.entities.model import AIModelEntity, FetchFrom, ModelType
+from arun.errors import CredentialsValidateFailedError, SchemaError
+from arun.model_types.call_options import CallExtras, current_extras
+
+if TYPE_CHECKING:
+    from arun.families.endpoint import Endpoint
+    from arun.model_types.context import ModelContext
+    from arun.schema.spec import ModelTypeSpec
+
+__all__ = ["FamilyModel"]
+
+
+class FamilyModel:
+    """The provider-facing side of a family adapter: endpoint, quirks, options, extras."""
+
+    family: ClassVar[str]
+    context: ModelContext
+    provider_name: str
+
+    @property
+    def endpoint(self) -> Endpoint:
+        endpoint = self.context.endpoint
+        if endpoint is None:
+            raise SchemaError(
+                f"provider {self.provider_name!r} uses {type(self).__name__} but its YAML has no "
+                f"arun.model_types.{self.context.model_type.value} block (see docs/PROVIDERS.md)"
+            )
+        return endpoint
+
+    @property
+    def type_spec(self) -> ModelTypeSpec:
+        return self.endpoint.type_spec
+
+    @property
+    def quirks(self) -> frozenset[str]:
+        """The quirks the provider's block names for this type (plus provider-wide ones)."""
+        cached: frozenset[str] | None = self.__dict__.get("_quirks")
+        if cached is None:
+            endpoint = self.context.endpoint
+            names: set[str] = set()
+            if endpoint is not None:
+                names.update(endpoint.type_spec.quirks)
+                names.update(endpoint.spec.quirks)
+            cached = self.__dict__["_quirks"] = frozenset(names)
+        return cached
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        endpoint = self.context.endpoint
+        return endpoint.type_spec.options if endpoint is not None else {}
+
+    @property
+    def customizable(self) -> bool:
+        return self.context.customizable
+
+    @staticmethod
+    def extras() -> CallExtras | None:
+        """The caller's per-call extra headers and body fields (see :mod:`arun.model_types.call_options`)."""
+        return current_extras()
+
+    async def get_model_schema(self, model: str, credentials: Mapping[str, Any] | None = None) -> AIModelEntity | None:
+        """Predefined, else a fine-tune of a predefined model (``options.fine_tune_pattern`` extracts the
+        base id: ``ft:gpt-4o-mini-2024-07-18:org::id`` -> the longest predefined prefix), else customizable."""
+        found = self._fine_tune_schema(model)
+        if found is not None:
+            return found
+        result: AIModelEntity | None = await super().get_model_schema(model, credentials)  # type: ignore[misc]
+        return result
+
+    def _fine_tune_schema(self, model: str) -> AIModelEntity | None:
+        pattern = self.options.get("fine_tune_pattern")
+        if not pattern:
+            return None
+        predefined: dict[str, AIModelEntity] = self._predefined()  # type: ignore[attr-defined]
+        if model in predefined:
+            return predefined[model]
+        cache: dict[str, AIModelEntity] = self.__dict__.setdefault("_fine_tunes", {})
+        if model in cache:
+            return cache[model]
+        match = re.match(str(pattern), model)
+        if match is None:
+            return None
+        base = match.groupdict().get("base") or match.group(0)
+        known = [name for name in predefined if base.startswith(name)]
+        if not known:
+            return None
+        schema = msgspec.structs.replace(predefined[max(known, key=len)], model=model)
+        if len(cache) > 1024:
+            cache.clear()
+        cache[model] = schema
+        return schema
+
+    def base_model_schema(self, model: str, credentials: Mapping[str, Any]) -> AIModelEntity | None:
+        """A customizable model that serves a known model (Azure's ``base_model_name``): that model's
+        schema, under the user's model name."""
+        endpoint = self.context.endpoint
+        name = endpoint.type_spec.base_model_credential if endpoint is not None else None
+        if not name:
+            return None
+        base = credentials.get(name)
+        if not isinstance(base, str) or not base:
+            raise CredentialsValidateFailedError(f"Variable {name} is required")
+        provider = endpoint.type_spec.base_model_provider if endpoint is not None else None
+        kind: ModelType = self.context.model_type
+        found = None
+        if provider and self.context.lookup is not None:
+            found = self.context.lookup(provider, kind, base)
+        if found is None:
+            found = next((m for m in self.context.predefined() if m.model == base), None)
+        if found is None:
+            raise CredentialsValidateFailedError(f"Variable {name}: {base!r} is not a known base model")
+        return msgspec.structs.replace(found, model=model, fetch_from=FetchFrom.CUSTOMIZABLE_MODEL)

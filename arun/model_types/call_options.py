@@ -1,0 +1,69 @@
+"""Per-call extras: request headers and body fields for one call, as the OpenAI SDK's
+``extra_headers`` / ``extra_body`` allow (OpenRouter's attribution headers, tracing headers,
+a provider's own body fields).
+
+The model types validate them and set them for the duration of the provider call; a family
+adapter reads :func:`current_extras` while it builds the request (headers that carry the
+credentials are refused there, by the one object that knows which they are).  Providers
+with their own ``_invoke`` keep Dify's signature: extras never change it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from arun.errors import ParameterValidationError
+
+__all__ = ["CallExtras", "current_extras", "check_extras", "use_extras"]
+
+#: body fields an extra may not set: the runtime reads the answer according to them
+_RESERVED_BODY = frozenset({"stream"})
+
+
+@dataclass(frozen=True, slots=True)
+class CallExtras:
+    headers: Mapping[str, str] | None = None
+    body: Mapping[str, Any] | None = None
+
+
+_CURRENT: ContextVar[CallExtras | None] = ContextVar("arun_call_extras", default=None)
+
+
+def current_extras() -> CallExtras | None:
+    return _CURRENT.get()
+
+
+def check_extras(extra_headers: Any, extra_body: Any) -> CallExtras | None:
+    """Validate the caller's extras (None when there are none)."""
+    if extra_headers is None and extra_body is None:
+        return None
+    if extra_headers is not None:
+        if not isinstance(extra_headers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in extra_headers.items()
+        ):
+            raise ParameterValidationError("extra_headers should map header names to strings", parameter="extra_headers")
+    if extra_body is not None:
+        if not isinstance(extra_body, Mapping) or not all(isinstance(k, str) for k in extra_body):
+            raise ParameterValidationError("extra_body should be a mapping of body fields", parameter="extra_body")
+        reserved = _RESERVED_BODY.intersection(extra_body)
+        if reserved:
+            raise ParameterValidationError(
+                f"extra_body must not set {sorted(reserved)[0]!r}: use the invoke argument", parameter="extra_body"
+            )
+    return CallExtras(dict(extra_headers) if extra_headers else None, dict(extra_body) if extra_body else None)
+
+
+@contextmanager
+def use_extras(extras: CallExtras | None) -> Iterator[None]:
+    if extras is None:
+        yield
+        return
+    token = _CURRENT.set(extras)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
