@@ -27,6 +27,13 @@ DEFAULT_ARGV = [
     "--input-tokens", "32", "--max-tokens", "16", "--sim-chunk-delay", "0.001", "--legend",
 ]  # fmt: skip
 
+_DESCRIPTION = """\
+Load-test a provider, credential pool or gateway through arun. With no arguments: a short
+streamed run against the built-in simulator, to see what is measured before pointing it
+anywhere. run / embed / rerank measure a chat, embedding or rerank model; compare is the
+project's own peer comparison (benchmarks.run, from a checkout of the repository).
+"""
+
 _EXAMPLES = """\
 examples:
   arun bench                                   # a few seconds against the built-in simulator
@@ -38,7 +45,9 @@ examples:
   arun bench embed --simulator --batch-size 64 --concurrency 1,8
   arun bench rerank --simulator --docs 32 --concurrency 4
   arun bench compare --smoke                   # the project's peer comparison (from a checkout)
+"""
 
+_NOTES = """\
 credentials: --credentials FILE is a YAML or JSON mapping of the provider's credential fields
 (e.g. for openai_api_compatible: endpoint_url: http://host:8000/v1, api_key: ...); variables
 ARUN_BENCH_CRED_<FIELD> add or override fields (ARUN_BENCH_CRED_API_KEY sets api_key). They are
@@ -151,10 +160,11 @@ def _output_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(prog="arun bench", description=__doc__, epilog=_EXAMPLES + "\n" + LEGEND, formatter_class=fmt)
+    notes = _NOTES + "\n" + LEGEND
+    parser = argparse.ArgumentParser(prog="arun bench", description=_DESCRIPTION, epilog=_EXAMPLES + "\n" + notes, formatter_class=fmt)
     sub = parser.add_subparsers(dest="bench_command", metavar="{run,embed,rerank,compare}")
     run = sub.add_parser("run", help="load-test a chat model (LLM)", description="Load-test a chat model.",
-                         epilog=_EXAMPLES + "\n" + LEGEND, formatter_class=fmt)
+                         epilog=_EXAMPLES + "\n" + notes, formatter_class=fmt)
     _target_args(run)
     _load_args(run)
     g = run.add_argument_group("requests")
@@ -168,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     embed = sub.add_parser("embed", help="load-test an embedding model (texts/s, vectors/s)",
                            description="Load-test an embedding model: each request embeds --batch-size texts.",
-                           epilog=LEGEND, formatter_class=fmt)
+                           epilog=notes, formatter_class=fmt)
     _target_args(embed)
     _load_args(embed)
     g = embed.add_argument_group("requests")
@@ -180,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     _output_args(embed)
 
     rerank = sub.add_parser("rerank", help="load-test a rerank model", description="Load-test a rerank model.",
-                            epilog=LEGEND, formatter_class=fmt)
+                            epilog=notes, formatter_class=fmt)
     _target_args(rerank)
     _load_args(rerank)
     g = rerank.add_argument_group("requests")

@@ -51,10 +51,12 @@ class Estimate:
     def describe(self) -> str:
         if not self.priced:
             price = "no price configured for this model"
+        elif not self.paid:
+            price = "free (the model's prices are 0)"
         elif self.requests is None:
             price = f"{format_money(self.per_request)} {self.currency} per request (the run is bounded by time only)"
         else:
-            price = f"about {format_money(self.cost)} {self.currency} at most"
+            price = f"up to about {format_money(self.cost)} {self.currency}"
         scope = f"{self.requests:,} requests" if self.requests is not None else "per request"
         tokens = f"{self.input_tokens:,} input" + (f" + up to {self.output_tokens:,} output" if self.output_tokens else "")
         return f"{scope}, {tokens} tokens: {price}"

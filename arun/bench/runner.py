@@ -238,7 +238,10 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         settings["param"] = dict(settings["param"])
     if getattr(args, "slo", None) is not None:
         settings["slo"] = args.slo.to_dict()
-    settings["credentials_from"] = ("file " + args.credentials) if args.credentials else "ARUN_BENCH_CRED_* / none"
+    sources = [f"file {args.credentials}"] if args.credentials else []
+    sources += ["built-in simulator"] if args.simulator else []
+    sources += ["tenant store"] if args.tenant else []
+    settings["credentials_from"] = sources + ["ARUN_BENCH_CRED_* variables"]  # names of sources only, never values
     settings.pop("credentials", None)
     settings["requests"] = _requests_per_level(args)
     return settings
@@ -298,6 +301,8 @@ async def execute(args: argparse.Namespace) -> int:
         },
         "settings": _settings(args),
         "estimate": estimate.to_dict(),
+        "units": "latencies in ms (mean, p50, p90, p99 over successful requests); throughputs per second of a "
+                 "level's wall time (first send to last completion); client_cpu in seconds of this process's CPU time",
         "levels": levels,
     }
     if args.json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ async def test_estimate_matches_the_pricing_module() -> None:
         assert e.cost == (await emb.get_price("text-embedding-3-small", {}, PriceType.INPUT, 10_000)).total_amount > 0
 
 
-def test_unpriced_models_and_time_bounded_runs() -> None:
+def test_unpriced_models_and_money_format() -> None:
     free = estimate_cost(None, requests=1000, input_tokens=10, output_tokens=10)
     assert free.cost == 0 and not free.priced and not free.paid
     assert "no price configured" in free.describe()
@@ -41,15 +42,24 @@ def test_unpriced_models_and_time_bounded_runs() -> None:
     assert format_money(Decimal("0E-7")) == "0"
 
 
+async def test_a_time_bounded_closed_loop_is_priced_per_request() -> None:
+    timed = estimate_cost(await _gpt4o(), requests=None, input_tokens=128, output_tokens=128)
+    assert timed.requests is None and timed.cost == timed.per_request == Decimal("0.0016000") and timed.paid
+    assert timed.describe() == "per request, 128 input + up to 128 output tokens: 0.0016 USD per request (the run is bounded by time only)"
+
+
 class _TTY(io.StringIO):
     def isatty(self) -> bool:
         return True
 
 
-async def _paid() -> Estimate:
+async def _gpt4o() -> Any:
     async with ModelRuntime() as rt:
-        return estimate_cost(await rt.get_model_instance("openai", "llm").get_model_schema("gpt-4o"),
-                             requests=10, input_tokens=10, output_tokens=10)  # fmt: skip
+        return await rt.get_model_instance("openai", "llm").get_model_schema("gpt-4o")
+
+
+async def _paid() -> Estimate:
+    return estimate_cost(await _gpt4o(), requests=10, input_tokens=10, output_tokens=10)
 
 
 async def test_confirmation_rules() -> None:
