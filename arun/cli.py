@@ -29,15 +29,6 @@ async def _simulator(host: str, port: int) -> None:
         await asyncio.Event().wait()
 
 
-def _bench(argv: list[str]) -> int:
-    try:
-        from benchmarks.run import main as bench_main
-    except ImportError:
-        print("arun bench runs from a checkout of the repository (benchmarks/ is not installed)", file=sys.stderr)
-        return 2
-    return int(bench_main(argv) or 0)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="arun", description="asyncio-native model runtime")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulator = sub.add_parser("simulator", help="serve the upstream simulator in the foreground")
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=0)
-    bench = sub.add_parser("bench", help="benchmarks: arun vs the bare-client floor and peers")
-    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    # `arun bench ...` is dispatched in main() before parsing, so its options (and --help) reach it whole
+    sub.add_parser("bench", help="load-test a provider, credential pool or gateway (arun bench --help)", add_help=False)
     from arun.manager.cli import register
 
     register(sub)
@@ -57,8 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    if argv[:1] == ["bench"]:
+        from arun.bench.cli import main as bench_main
+
+        return bench_main(argv[1:])
     parser = build_parser()
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    args = parser.parse_args(argv)
     if args.command == "demo":
         from arun.demo import run_demo
 
@@ -72,8 +68,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             pass
         return 0
-    if args.command == "bench":
-        return _bench(args.rest)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.error(f"unknown command {args.command}")
