@@ -9,16 +9,69 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
+#: commands that parse their own arguments (so their options and --help reach them whole)
+_DELEGATED = ("bench", "demo")
 
-async def _providers(model_type: str | None) -> None:
+
+async def _providers(model_type: str | None, paths: list[str], summary: bool) -> int:
     from arun import ModelRuntime
+    from arun.entities.model import ModelType
 
-    async with ModelRuntime() as rt:
-        for provider in await rt.get_models(model_type=model_type):
-            print(f"{provider.provider}: {', '.join(t.value for t in provider.supported_model_types)}")
-            for model in provider.models:
-                ctx = model.property("context_size")
-                print(f"  {model.model_type.value:<15} {model.model}" + (f"  (context {ctx})" if ctx else ""))
+    async with ModelRuntime(provider_paths=paths) as rt:
+        counts: dict[str, int] = {}
+        broken = 0
+        for name in rt.provider_names():
+            try:
+                schema = rt.get_provider_schema(name)
+                entries = await rt.get_models(provider=name, model_type=model_type)
+            except Exception as exc:  # noqa: BLE001 - one broken provider is listed, not fatal
+                broken += 1
+                print(f"{name}: BROKEN ({type(exc).__name__}: {exc})")
+                continue
+            for kind in schema.supported_model_types:
+                counts[kind.value] = counts.get(kind.value, 0) + 1
+            if summary:
+                continue
+            for provider in entries:
+                methods = ", ".join(m.value for m in schema.configurate_methods)
+                print(f"{provider.provider}: {', '.join(t.value for t in provider.supported_model_types)}  [{methods}]")
+                for model in provider.models:
+                    ctx = model.property("context_size")
+                    print(f"  {model.model_type.value:<15} {model.model}" + (f"  (context {ctx})" if ctx else ""))
+        total = len(rt.provider_names())
+        order = [t.value for t in ModelType if t.value in counts]
+        print(f"{total} providers ({broken} broken); by model type: " + ", ".join(f"{k} {counts[k]}" for k in order))
+        return 1 if broken else 0
+
+
+def _check(paths: list[str]) -> int:
+    """Lint provider folders (Dify, arun or plugin layout): every problem with its file and key."""
+    from arun import ModelRuntime
+    from arun.runtime.sources import discover
+    from arun.schema.lint import lint_provider_folder
+    from arun.schema.loader import LoadProblem
+
+    problems: list[LoadProblem] = []
+    sources = {n: s for n, s in discover(paths, problems).items() if not s.builtin}
+    runtime = ModelRuntime(provider_paths=paths)
+    errors = sum(1 for p in problems if p.severity == "error")
+    for p in problems:
+        print(p)
+    if not sources:
+        print(f"no provider folder found under {', '.join(paths)}")
+        return 1
+    for name, source in sources.items():
+        found = runtime.get_provider(name).check()
+        if source.layout == "folder":  # our strict lint: what loads but should be spelt otherwise
+            for text in lint_provider_folder(source.folder):
+                file, _, message = text.partition(": ")
+                found.append(LoadProblem(file, message, "warning") if message else LoadProblem(str(source.folder), text, "warning"))
+        for p in found:
+            print(p)
+        errors += sum(1 for p in found if p.severity == "error")
+        status = "ok" if not any(p.severity == "error" for p in found) else "errors"
+        print(f"{name} ({source.layout} layout, {source.folder}): {status}")
+    return 1 if errors else 0
 
 
 async def _simulator(host: str, port: int) -> None:
@@ -32,14 +85,15 @@ async def _simulator(host: str, port: int) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="arun", description="asyncio-native model runtime")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the end-to-end scenario against the built-in simulator")
-    demo.add_argument("rest", nargs=argparse.REMAINDER)
-    providers = sub.add_parser("providers", help="list providers and their predefined models")
-    providers.add_argument("--type", dest="model_type", default=None)
+    sub.add_parser("demo", help="run the end-to-end scenario against the built-in simulator (arun demo --help)", add_help=False)
+    providers = sub.add_parser("providers", help="list providers and their predefined models, or lint a folder")
+    providers.add_argument("--type", dest="model_type", default=None, help="only this model type")
+    providers.add_argument("--path", action="append", default=[], help="add a providers folder (repeatable)")
+    providers.add_argument("--summary", action="store_true", help="only the counts by model type")
+    providers.add_argument("--check", metavar="PATH", action="append", help="lint a provider folder: every problem with file and key")
     simulator = sub.add_parser("simulator", help="serve the upstream simulator in the foreground")
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=0)
-    # `arun bench ...` is dispatched in main() before parsing, so its options (and --help) reach it whole
     sub.add_parser("bench", help="load-test a provider, credential pool or gateway (arun bench --help)", add_help=False)
     from arun.manager.cli import register
 
@@ -53,22 +107,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         from arun.bench.cli import main as bench_main
 
         return bench_main(argv[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "demo":
+    if argv[:1] == ["demo"]:
         from arun.demo import run_demo
 
-        return run_demo(args.rest)
+        return run_demo(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "providers":
-        asyncio.run(_providers(args.model_type))
-        return 0
+        if args.check:
+            return _check(args.check)
+        return asyncio.run(_providers(args.model_type, args.path, args.summary))
     if args.command == "simulator":
         try:
             asyncio.run(_simulator(args.host, args.port))
         except KeyboardInterrupt:
             pass
         return 0
-    handler = getattr(args, "handler", None)
+    handler = getattr(args, "func", None)
     if handler is None:
         parser.error(f"unknown command {args.command}")
     return int(handler(args) or 0)

@@ -211,14 +211,20 @@ class Endpoint:
             if len(self._params) > 1024:
                 self._params.clear()
             self._params[model] = rules
-        if not (rules.rename or rules.drop or rules.set):
+        if not (rules.rename or rules.drop or rules.set or rules.values):
             return parameters
         out = {}
         drop = rules.drop
         rename = rules.rename
+        values = rules.values
         for name, value in parameters.items():
             if name in drop:
                 continue
+            mapping = values.get(name)
+            if mapping is not None:
+                key = str(value).lower() if isinstance(value, bool) else str(value)
+                if key in mapping:
+                    value = mapping[key]
             out[rename.get(name, name)] = value
         if rules.set:
             out.update(rules.set)

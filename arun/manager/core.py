@@ -11,10 +11,10 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from arun.entities.model import ModelType
 from arun.entities.provider import ConfigurateMethod, ProviderEntity
@@ -67,6 +67,9 @@ def _kind(model_type: ModelType | str) -> ModelType:
         return ModelType.value_of(model_type)
     except ValueError:
         raise ModelTypeNotSupportedError(f"Unknown model type {model_type!r}") from None
+
+
+M = TypeVar("M", bound="ManagerCore")
 
 
 class ManagerCore:
@@ -122,7 +125,7 @@ class ManagerCore:
     # -- lifecycle ---------------------------------------------------------------------
 
     @classmethod
-    def open(cls, store_url: str | None = None, state_url: str | None = None, **kwargs: Any) -> _Opener:
+    def open(cls: type[M], store_url: str | None = None, state_url: str | None = None, **kwargs: Any) -> _Opener[M]:
         """``await ModelManager.open(...)`` or ``async with ModelManager.open(...) as m``."""
         return _Opener(cls(store_url, state_url, **kwargs))
 
@@ -168,8 +171,9 @@ class ManagerCore:
                 log.warning("error while closing %s", type(obj).__name__, exc_info=True)
         self._started = False
 
-    async def __aenter__(self) -> ManagerCore:
-        return await self.start()
+    async def __aenter__(self: M) -> M:
+        await self.start()
+        return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.aclose()
@@ -351,17 +355,21 @@ def _without_limits(creds: Credentials | None) -> Credentials | None:
     return creds if len(clean) == len(creds) else Credentials(clean)
 
 
-class _Opener:
+class _Opener(Generic[M]):
     """Awaitable and async context manager around a manager being started."""
 
-    def __init__(self, manager: ManagerCore) -> None:
+    def __init__(self, manager: M) -> None:
         self._m = manager
 
-    def __await__(self) -> Any:
-        return self._m.start().__await__()
+    def __await__(self) -> Generator[Any, None, M]:
+        return self._start().__await__()
 
-    async def __aenter__(self) -> ManagerCore:
-        return await self._m.start()
+    async def _start(self) -> M:
+        await self._m.start()
+        return self._m
+
+    async def __aenter__(self) -> M:
+        return await self._start()
 
     async def __aexit__(self, *exc: object) -> None:
         await self._m.aclose()

@@ -66,11 +66,14 @@ class AuthSpec(_Strict, frozen=True):
 
 class ParamSpec(_Strict, frozen=True):
     """Wire spelling of validated parameters: ``rename`` (``max_tokens: max_completion_tokens``),
-    ``drop`` (never sent), ``set`` (fixed body fields)."""
+    ``drop`` (never sent), ``set`` (fixed body fields), ``values`` (a parameter's value as the
+    provider wants it: ``thinking: {"true": {type: enabled}, "false": {type: disabled}}``; keys are
+    the value spelled as text, booleans lower-case)."""
 
     rename: dict[str, str] = {}
     drop: list[str] = []
     set: dict[str, Any] = {}
+    values: dict[str, dict[str, Any]] = {}
 
     def merged(self, other: ParamSpec | None) -> ParamSpec:
         if other is None:
@@ -79,6 +82,7 @@ class ParamSpec(_Strict, frozen=True):
             rename={**self.rename, **other.rename},
             drop=[*self.drop, *(d for d in other.drop if d not in self.drop)],
             set={**self.set, **other.set},
+            values={**self.values, **other.values},
         )
 
 

@@ -78,10 +78,7 @@ async def rerank(ctx: "Ctx") -> web.StreamResponse:
         if return_docs:
             r["document"] = {"text": texts[i]}
         results.append(r)
-    return ctx.respond_json(
-        {
-            "model": body.get("model"),
-            "usage": {"total_tokens": rerank_tokens(query, texts)},
-            "results": results,
-        }
-    )
+    answer = {"model": body.get("model"), "usage": {"total_tokens": rerank_tokens(query, texts)}, "results": results}
+    if ctx.profile is not None and ctx.profile.response_body is not None:
+        answer = ctx.profile.response_body(ctx, "rerank", answer)
+    return ctx.respond_json(answer)

@@ -150,6 +150,8 @@ def error_response(ctx: "Ctx", status: int, error_type: str | None = None, messa
 
 
 def stream_error_event(ctx: "Ctx") -> bytes:
+    if ctx.profile is not None and ctx.profile.stream_error is not None:
+        return ctx.profile.stream_error(ctx)
     f = ctx.fault
     err = error_object(ctx, 500, f.error_type if f else None, f.message if f else None)
     return b"data: " + _encode({"error": err}) + b"\n\n"
@@ -306,9 +308,13 @@ async def chat(ctx: "Ctx") -> web.StreamResponse:
     conv = conversation(body)
     reply = plan_reply(conv, reply_words=ctx.config.reply_words, id_prefix="call_")
     usage = usage_dict(conv.prompt_tokens, reply.completion_tokens)
+    profile = ctx.profile
     if body.get("stream"):
+        events = _stream_events(ctx, body, reply, usage)
+        if profile is not None and profile.chat_events is not None:
+            events = profile.chat_events(ctx, body, events)
         return await ctx.respond_stream(
-            _stream_events(ctx, body, reply, usage),
+            events,
             "text/event-stream; charset=utf-8",
             error_event=stream_error_event(ctx),
             garbage=b"data: {not json\n\n",
@@ -324,19 +330,46 @@ async def chat(ctx: "Ctx") -> web.StreamResponse:
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
             for c in reply.tool_calls
         ]
+    answer: dict[str, Any] | bytes = {
+        "id": "chatcmpl-" + ctx.rid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model"),
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": _FINISH[reply.finish]}],
+        "usage": usage,
+        "service_tier": "default",
+        "system_fingerprint": "fp_sim",
+    }
+    if profile is not None and profile.chat_body is not None:
+        answer = profile.chat_body(ctx, body, answer)
+    if isinstance(answer, bytes):
+        return ctx.respond_bytes(answer)
+    return ctx.respond_json(answer)
+
+
+async def completions(ctx: "Ctx") -> web.StreamResponse:
+    """The legacy ``POST /v1/completions``: ``prompt`` in, ``choices[].text`` out (streamed or not)."""
+    body = ctx.body
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        return ctx.error(400, None, "prompt is required")
+    conv = conversation({**body, "messages": [{"role": "user", "content": prompt}]})
+    reply = plan_reply(conv, reply_words=ctx.config.reply_words, id_prefix="call_")
+    usage = usage_dict(conv.prompt_tokens, reply.completion_tokens)
+    base = {"id": "cmpl-" + ctx.rid, "object": "text_completion", "created": int(time.time()), "model": body.get("model")}
+    if body.get("stream"):
+        so = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
+        events = [
+            b"data: " + _encode({**base, "choices": [{"text": piece, "index": 0, "finish_reason": None}]}) + b"\n\n"
+            for piece in reply.pieces
+        ]
+        events.append(b"data: " + _encode({**base, "choices": [{"text": "", "index": 0, "finish_reason": _FINISH[reply.finish]}]}) + b"\n\n")
+        if so.get("include_usage"):
+            events.append(b"data: " + _encode({**base, "choices": [], "usage": usage}) + b"\n\n")
+        events.append(b"data: [DONE]\n\n")
+        return await ctx.respond_stream(events, "text/event-stream; charset=utf-8", error_event=stream_error_event(ctx))
     return ctx.respond_json(
-        {
-            "id": "chatcmpl-" + ctx.rid,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model"),
-            "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": _FINISH[reply.finish]}
-            ],
-            "usage": usage,
-            "service_tier": "default",
-            "system_fingerprint": "fp_sim",
-        }
+        {**base, "choices": [{"text": reply.text, "index": 0, "finish_reason": _FINISH[reply.finish]}], "usage": usage}
     )
 
 
@@ -387,14 +420,10 @@ async def embeddings(ctx: "Ctx") -> web.StreamResponse:
         vec = embedding_vector(t, dim)
         data.append({"object": "embedding", "index": i, "embedding": pack_float32(vec) if b64 else vec})
     tokens = embedding_tokens(texts)
-    return ctx.respond_json(
-        {
-            "object": "list",
-            "data": data,
-            "model": body.get("model"),
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
-    )
+    answer = {"object": "list", "data": data, "model": body.get("model"), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    if ctx.profile is not None and ctx.profile.response_body is not None:
+        answer = ctx.profile.response_body(ctx, "embeddings", answer)
+    return ctx.respond_json(answer)
 
 
 # --------------------------------------------------------------------------- audio

@@ -40,6 +40,7 @@ class RecordedRequest:
     json: Any = None  # parsed JSON body (None for GET / multipart / unparsable)
     form: dict[str, Any] | None = None  # multipart fields; files as {"filename","content_type","size"}
     query: dict[str, str] = field(default_factory=dict)
+    profile: str | None = None  # the simulator profile the request came in under
 
     @property
     def body(self) -> Any:
@@ -90,13 +91,18 @@ def key_is_invalid(key: str | None) -> bool:
 class Ctx:
     """Per-request context handed to the protocol modules."""
 
-    __slots__ = ("request", "sim", "config", "path", "key", "body", "fault", "rid", "proto")
+    __slots__ = ("request", "sim", "config", "path", "key", "body", "fault", "rid", "proto", "profile")
 
-    def __init__(self, request: web.Request, sim: "UpstreamSimulator", proto: Any) -> None:
+    def __init__(
+        self, request: web.Request, sim: "UpstreamSimulator", proto: Any, path: str | None = None, profile: Any = None
+    ) -> None:
         self.request = request
         self.sim = sim
         self.config = sim.config
-        self.path = request.path
+        #: the canonical path (``/v1/chat/completions``) even under a profile's ``/p/<name>/...`` prefix
+        self.path = path or request.path
+        #: the provider profile whose quirks this answer carries (:mod:`arun.testing.profiles`), or None
+        self.profile = profile
         self.key: str | None = None
         self.body: Any = None
         self.fault: Fault | None = None
@@ -106,6 +112,8 @@ class Ctx:
     # -- headers ---------------------------------------------------------------------------
     def headers(self, content_type: str | None = None) -> dict[str, str]:
         h = self.proto.base_headers(self)
+        if self.profile is not None and self.profile.headers:
+            h.update(self.profile.headers)
         if content_type:
             h["Content-Type"] = content_type
         f = self.fault
@@ -122,6 +130,10 @@ class Ctx:
     def error(
         self, status: int, error_type: str | None = None, message: str | None = None
     ) -> web.Response:
+        profile = self.profile
+        if profile is not None and profile.error_body is not None:
+            status, obj = profile.error_body(self, status, error_type, message)
+            return web.Response(body=_encode(obj), status=status, headers=self.headers("application/json"))
         return self.proto.error_response(self, status, error_type, message)
 
     def drop_connection(self) -> None:
@@ -302,10 +314,10 @@ class UpstreamSimulator:
             pass
 
     # -- routing ---------------------------------------------------------------------------
-    def _add_routes(self, app: web.Application) -> None:
-        r = app.router
-        table: Iterable[tuple[str, str, Handler, str | None, Any]] = [
+    def _table(self) -> list[tuple[str, str, Handler, str | None, Any]]:
+        return [
             ("POST", "/v1/chat/completions", sim_openai.chat, "json", sim_openai),
+            ("POST", "/v1/completions", sim_openai.completions, "json", sim_openai),
             ("POST", "/v1/embeddings", sim_openai.embeddings, "json", sim_openai),
             ("POST", "/v1/audio/transcriptions", sim_openai.transcriptions, "multipart", sim_openai),
             ("POST", "/v1/audio/speech", sim_openai.speech, "json", sim_openai),
@@ -317,6 +329,10 @@ class UpstreamSimulator:
             ("POST", "/api/embed", sim_ollama.embed, "json", sim_ollama),
             ("GET", "/api/tags", sim_ollama.tags, None, sim_ollama),
         ]
+
+    def _add_routes(self, app: web.Application) -> None:
+        r = app.router
+        table = self._table()
         for method, path, fn, parse, proto in table:
             r.add_route(method, path, self._wrap(fn, parse, proto))
         r.add_post("/_sim/faults", self._ctl_push)
@@ -324,16 +340,43 @@ class UpstreamSimulator:
         r.add_get("/_sim/faults", self._ctl_list)
         r.add_get("/_sim/stats", self._ctl_stats)
         r.add_post("/_sim/reset", self._ctl_reset)
+        # /p/<profile>/<any base path>/<endpoint>: the handler whose endpoint the path ends with
+        suffixes = [(m, p.removeprefix("/v1") if p.startswith("/v1/") else p, p, self._wrap(fn, parse, proto, path=p))
+                    for m, p, fn, parse, proto in table]
+        suffixes.sort(key=lambda item: -len(item[1]))  # /chat/completions before /completions
+        wrapped_profiles: dict[str, list[tuple[str, str, Any]]] = {}
 
-    def _wrap(self, fn: Handler, parse: str | None, proto: Any) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def handler(request: web.Request) -> web.StreamResponse:
-            if proto is sim_openai and request.path == "/v1/models" and (
+        async def dispatch(request: web.Request) -> web.StreamResponse:
+            from .profiles import get_profile
+
+            name = request.match_info["profile"]
+            profile = get_profile(name)
+            if profile is None:
+                return web.json_response({"error": {"message": f"unknown simulator profile {name!r}"}}, status=404)
+            tail = "/" + request.match_info["tail"]
+            own = wrapped_profiles.get(name)
+            if own is None:
+                own = wrapped_profiles[name] = [
+                    (m, suffix, self._wrap(fn, parse, sim_openai, path=canonical))
+                    for m, suffix, fn, parse, canonical in profile.routes
+                ]
+            for method, suffix, handler in own + [(m, sfx, h) for m, sfx, _, h in suffixes]:
+                if request.method == method and tail.endswith(suffix):
+                    return await handler(request, profile)
+            return web.json_response({"error": {"message": f"no endpoint for {tail}"}}, status=404)
+
+        r.add_route("*", "/p/{profile}/{tail:.*}", dispatch)
+
+    def _wrap(self, fn: Handler, parse: str | None, proto: Any, *, path: str | None = None) -> Any:
+        async def handler(request: web.Request, profile: Any = None) -> web.StreamResponse:
+            canonical = path or request.path
+            if proto is sim_openai and canonical == "/v1/models" and (
                 "anthropic-version" in request.headers or "x-api-key" in request.headers
             ):
-                ctx = Ctx(request, self, sim_anthropic)
+                ctx = Ctx(request, self, sim_anthropic, canonical, profile)
                 real_fn: Handler = sim_anthropic.models
             else:
-                ctx = Ctx(request, self, proto)
+                ctx = Ctx(request, self, proto, canonical, profile)
                 real_fn = fn
             key = ctx.key = extract_key(request)
             bad_body: str | None = None
@@ -362,6 +405,7 @@ class UpstreamSimulator:
                     json=ctx.body if parse == "json" else None,
                     form=_public_form(form) if form is not None else None,
                     query=dict(request.query),
+                    profile=profile.name if profile is not None else None,
                 )
             )
             self.stats.count(ctx.path, key)

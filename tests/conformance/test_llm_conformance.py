@@ -1,5 +1,9 @@
 """The same promises from every LLM provider, against its wire-accurate simulator.
 
+The cases come from discovery (:func:`arun.testing.cases.provider_cases`): every provider
+with an LLM, each under its simulator profile, so a new provider is tested the day its folder
+is added.
+
 - stream and non-stream give the same content, tool calls and usage;
 - every error status maps to the expected Invoke class, streamed or not;
 - timeouts, resets, cuts, error events and malformed bodies end in a typed error,
@@ -29,42 +33,14 @@ from arun import (
     SystemPromptMessage,
     UserPromptMessage,
 )
+from arun.entities.model import ModelType
 from arun.testing import Fault, UpstreamSimulator
+from arun.testing.cases import VALID_KEY, provider_cases
 
 
-@dataclass(frozen=True)
-class Spec:
-    provider: str
-    model: str
-    path: str
-    credentials: Callable[[str], dict[str, Any]]
+CASES = provider_cases(model_types={ModelType.LLM: True})
+IDS = [c.provider for c in CASES]
 
-
-SPECS = [
-    Spec("openai", "gpt-4o-mini", "/v1/chat/completions", lambda url: {"openai_api_key": "sk-conformance", "openai_api_base": url}),
-    Spec(
-        "openai_api_compatible",
-        "my-model",
-        "/v1/chat/completions",
-        lambda url: {
-            "endpoint_url": url + "/v1",
-            "api_key": "sk-conformance",
-            "mode": "chat",
-            "context_size": "8192",
-            "max_tokens_to_sample": "1024",
-            "function_calling_type": "tool_call",
-            "stream_function_calling": "supported",
-        },
-    ),
-    Spec("anthropic", "claude-3-5-haiku-20241022", "/v1/messages", lambda url: {"anthropic_api_key": "sk-ant-conformance", "anthropic_api_url": url}),
-    Spec(
-        "ollama",
-        "llama3.2",
-        "/api/chat",
-        lambda url: {"base_url": url, "mode": "chat", "context_size": "8192", "max_tokens": "1024", "function_call_support": "true"},
-    ),
-]
-IDS = [s.provider for s in SPECS]
 
 MESSAGES = [SystemPromptMessage(content="Be brief."), UserPromptMessage(content="What is the weather in Paris today?")]
 TOOLS = [
@@ -103,8 +79,10 @@ async def sim():
 
 
 @pytest.fixture
-async def rt():
-    async with ModelRuntime(http=HttpConfig(connect_timeout=2, first_byte_timeout=1.0, idle_timeout=1.0)) as runtime:
+async def rt(request, sim):
+    case = request.node.callspec.params["spec"]
+    config = HttpConfig(connect_timeout=2, first_byte_timeout=0.5, idle_timeout=0.5)
+    async with ModelRuntime(http=config, **case.runtime_kwargs(sim.url)) as runtime:
         yield runtime
         assert runtime.http.acquired_connections() == 0
 
@@ -112,6 +90,14 @@ async def rt():
 async def invoke(rt, spec, sim, *, stream, tools=None, params=None):
     llm = rt.get_model_instance(spec.provider, "llm")
     return await llm.invoke(spec.model, spec.credentials(sim.url), MESSAGES, params or {}, tools, None, stream)
+
+
+def test_every_llm_provider_is_a_case():
+    from arun import ModelRuntime as _Runtime
+
+    rt = _Runtime()
+    with_llm = [n for n in rt.provider_names() if ModelType.LLM in rt.get_provider_schema(n).supported_model_types]
+    assert sorted(IDS) == sorted(with_llm)
 
 
 async def drain(stream):
@@ -126,7 +112,7 @@ def calls_of(message):
     return [(c.function.name, msgspec.json.decode(c.function.arguments)) for c in message.tool_calls]
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("spec", CASES, ids=IDS)
 @pytest.mark.parametrize("with_tools", [False, True], ids=["text", "tools"])
 async def test_stream_and_non_stream_agree(rt, sim, spec, with_tools):
     tools = TOOLS if with_tools else None
@@ -151,66 +137,66 @@ async def test_stream_and_non_stream_agree(rt, sim, spec, with_tools):
     assert last.usage.latency >= last.usage.time_to_first_token >= 0
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("spec", CASES, ids=IDS)
 @pytest.mark.parametrize("status", sorted(STATUS_CLASSES))
 @pytest.mark.parametrize("stream", [False, True], ids=["blocking", "stream"])
 async def test_error_status_maps_to_class(rt, sim, spec, status, stream):
-    sim.faults.push(Fault(status=status, retry_after=2 if status == 429 else None), path=spec.path)
+    sim.faults.push(Fault(status=status, retry_after=2 if status == 429 else None))
     with pytest.raises(STATUS_CLASSES[status]) as info:
         await invoke(rt, spec, sim, stream=stream)
     error = info.value
     assert error.status == status and error.provider == spec.provider and error.model == spec.model
     if status == 429:
         assert error.retry_after == pytest.approx(2, abs=0.01)
-    assert "sk-conformance" not in str(error) and "sk-ant-conformance" not in repr(error)
+    assert VALID_KEY not in str(error) and VALID_KEY not in repr(error) and VALID_KEY not in (error.body or "")
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("spec", CASES, ids=IDS)
 @pytest.mark.parametrize("after", [0, 1, 3])
 async def test_cut_stream_ends_in_error_never_short_success(rt, sim, spec, after):
-    sim.faults.push(Fault(disconnect_after=after), path=spec.path)
+    sim.faults.push(Fault(disconnect_after=after))
     with pytest.raises(InvokeConnectionError):
         stream = await invoke(rt, spec, sim, stream=True)
         await drain(stream)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("spec", CASES, ids=IDS)
 async def test_error_event_inside_200_stream(rt, sim, spec):
-    sim.faults.push(Fault(error_event_after=2), path=spec.path)
+    sim.faults.push(Fault(error_event_after=2))
     stream = await invoke(rt, spec, sim, stream=True)
     with pytest.raises(InvokeError) as info:
         await drain(stream)
     assert type(info.value) is not InvokeError or info.value.description
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("spec", CASES, ids=IDS)
 async def test_reset_before_body_is_a_connection_error(rt, sim, spec):
-    sim.faults.push(Fault(disconnect_after=0), path=spec.path)
+    sim.faults.push(Fault(disconnect_after=0))
     with pytest.raises(InvokeConnectionError):
         await invoke(rt, spec, sim, stream=False)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("spec", CASES, ids=IDS)
 @pytest.mark.parametrize("stream", [False, True], ids=["blocking", "stream"])
 async def test_slow_first_byte_times_out(rt, sim, spec, stream):
-    sim.faults.push(Fault(first_byte_delay=3.0), path=spec.path)
+    sim.faults.push(Fault(first_byte_delay=1.5))
     with pytest.raises(InvokeConnectionError) as info:
         await invoke(rt, spec, sim, stream=stream)
     assert isinstance(info.value, TimeoutError)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("spec", CASES, ids=IDS)
 async def test_stalled_stream_hits_the_idle_timeout(rt, sim, spec):
-    sim.faults.push(Fault(stall_after=2, stall_seconds=3.0), path=spec.path)
+    sim.faults.push(Fault(stall_after=2, stall_seconds=1.5))
     stream = await invoke(rt, spec, sim, stream=True)
     with pytest.raises(InvokeConnectionError):
         await drain(stream)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("spec", CASES, ids=IDS)
 @pytest.mark.parametrize("stream", [False, True], ids=["blocking", "stream"])
 async def test_malformed_body_is_a_typed_error(rt, sim, spec, stream):
-    sim.faults.push(Fault(malformed=True), path=spec.path)
+    sim.faults.push(Fault(malformed=True))
     with pytest.raises(InvokeError):
         result = await invoke(rt, spec, sim, stream=stream)
         if stream:
