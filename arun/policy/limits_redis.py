@@ -214,14 +214,12 @@ class RedisLimiter(LimiterCore[_Keys, _Lease]):
         self._id_prefix = f"{os.getpid():x}.{os.urandom(4).hex()}."
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    _OWN = ("prefix", "window", "lease", "poll", "margin", "clock", "call_later")
-
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "RedisLimiter":
         """``redis://host:port/db?prefix=...&window=60&margin=0&lease=600&poll=0.05`` (plus redis-py options)."""
         parts = urlsplit(url)
         own: dict[str, Any] = {}
-        for name in cls._OWN:
+        for name in ("prefix", "window", "lease", "poll", "margin", "clock", "call_later"):
             if name in kwargs:
                 own[name] = kwargs.pop(name)
         rest = []

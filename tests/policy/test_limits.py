@@ -250,7 +250,7 @@ async def test_rpm_waits_for_the_oldest_request_to_leave_the_window():
 
 
 async def test_redis_rpm_waits_for_the_oldest_request_to_leave_the_window(make_redis):
-    lim = make_redis(window=0.5)
+    lim = make_redis(window=1.0)
     spec = LimitSpec(rpm=3)
     first = []
     for _ in range(3):
@@ -259,11 +259,10 @@ async def test_redis_rpm_waits_for_the_oldest_request_to_leave_the_window(make_r
         assert p.waited == 0.0  # granted on the fast path
         first.append(p)
     assert (await lim.snapshot(K, spec)).requests_remaining == 0
-    p = await lim.acquire(K, spec, 1, deadline=30)  # waits instead of failing
+    p = await lim.acquire(K, spec, 1, deadline=30)  # waits instead of failing ...
     await p.release()
-    assert p.waited > 0.0
-    # on Redis's clock: no earlier than the oldest grant left the window
-    assert ms(p.granted_at) - ms(first[0].granted_at) >= 500
+    # ... on Redis's clock, until the oldest grant left the window
+    assert ms(p.granted_at) - ms(first[0].granted_at) >= 1000
 
 
 async def test_many_concurrent_callers_never_exceed_rpm_in_any_window():
@@ -571,9 +570,7 @@ async def test_redis_openai_headers_block_until_reset(make_redis):
     a.observe(K, {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "400ms",
                   "x-ratelimit-limit-requests": "5000"})
     await a.flush()
-    snap = await b.snapshot(K, spec)
-    assert snap.block_reason in ("x-ratelimit-remaining-requests=0", None)  # None: the 400 ms already passed
-    assert snap.rpm == 1000  # learned 5000 is larger than configured: no change
+    assert (await b.snapshot(K, spec)).rpm == 1000  # learned 5000 is larger than configured: no change
     for lim in (a, b):
         async with await lim.acquire(K, spec, 1, deadline=30) as p:
             # on Redis's clock: not before the block, written after `before`, ran out
