@@ -19,11 +19,12 @@ when the lease (``lease`` seconds, default 600) runs out, and every key
 expires shortly after its last use.  Redis failures raise
 :class:`~arun.state.StateUnavailableError`.
 
-Waiting: in each process one waiter per key (FIFO) talks to Redis; it sleeps
-exactly until the reservation that blocks it leaves the window (request
-limit, header block), or polls every ``poll`` seconds (token limit, where
-other processes' refunds may free capacity early; in-flight limit), and is
-woken at once by releases and refunds made in its own process.
+Waiting is :class:`~arun.policy.limits_core.LimiterCore`'s: in each process
+the head of a key's FIFO queue talks to Redis; it sleeps exactly until the
+reservation that blocks it leaves the window (request limit, header block), or
+polls every ``poll`` seconds (token limit, where other processes' refunds may
+free capacity early; in-flight limit), and is woken at once by releases and
+refunds made in its own process.
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -42,17 +42,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
-from arun.policy.limits import (
-    _NOTHING,
-    DEFAULT_WINDOW,
-    LimitExceededError,
-    LimitSpec,
-    LimitState,
-    Permit,
-    _poke_future,
-    _scale,
-    parse_rate_limit_headers,
-)
+from arun.policy.limits_core import CallLater, Clock, Denied, KeyState, LimiterCore, Permit
+from arun.policy.limits_spec import DEFAULT_WINDOW, LimitSpec, LimitState
+from arun.protocols.errors import RateLimitHeaders
 from arun.redact import redact
 from arun.state.base import StateUnavailableError
 from arun.state.redis import _Script
@@ -187,95 +179,47 @@ def _unavailable(exc: BaseException) -> StateUnavailableError:
     return StateUnavailableError(f"Redis limiter unavailable: {redact(str(exc)) or type(exc).__name__}")
 
 
-class _Local:
-    """This process's view of one key: FIFO queue, wake-ups, local copy of blocks."""
+class _Keys(KeyState):
+    """This process's view of one key, plus the names of its Redis keys (w t u f b l)."""
 
-    __slots__ = ("keys", "lock", "waiting", "wake", "blocked_until", "learned_rpm", "learned_tpm", "hold")
+    __slots__ = ("keys",)
 
     def __init__(self, keys: list[str]) -> None:
+        super().__init__()
         self.keys = keys
-        self.lock: asyncio.Lock | None = None
-        self.waiting = 0
-        self.wake: asyncio.Future[None] | None = None
-        self.blocked_until = 0.0
-        self.learned_rpm: int | None = None
-        self.learned_tpm: int | None = None
-        self.hold = 0.0
-
-    def poke(self) -> None:
-        fut = self.wake
-        if fut is not None and not fut.done():
-            fut.set_result(None)
 
 
-class _RedisPermit(Permit):
-    __slots__ = ("_lim", "_loc", "_member", "_window_tracked", "_flight_tracked", "_t0")
+class _Lease(NamedTuple):
+    """A granted reservation: its id, and whether it sits in the window log / the in-flight set."""
 
-    def __init__(self, key: str, tokens: int, waited: float, lim: "RedisLimiter", loc: _Local,
-                 member: str, window_tracked: bool, flight_tracked: bool) -> None:
-        super().__init__(key, tokens, waited)
-        self._lim = lim
-        self._loc = loc
-        self._member = member
-        self._window_tracked = window_tracked
-        self._flight_tracked = flight_tracked
-        self._t0 = time.monotonic()
-
-    async def settle(self, actual_tokens: int | None) -> None:
-        if actual_tokens is None or not self._window_tracked:
-            return
-        actual = max(0, int(actual_tokens))
-        if actual == self.tokens:
-            return
-        keys = self._loc.keys
-        delta = int(await self._lim._eval(_SETTLE, [keys[1], keys[2]], [self._member, actual]))
-        self.tokens = actual
-        if delta < 0:
-            self._loc.poke()
-
-    async def release(self) -> None:
-        if self._released:
-            return
-        self._released = True
-        loc = self._loc
-        held = time.monotonic() - self._t0
-        loc.hold = held if not loc.hold else loc.hold * 0.8 + held * 0.2
-        if self._flight_tracked:
-            try:
-                await self._lim._r.zrem(loc.keys[3], self._member)
-            except (RedisError, OSError) as exc:
-                raise _unavailable(exc) from exc
-            finally:
-                loc.poke()
+    member: str
+    in_window: bool
+    in_flight: bool
 
 
-class RedisLimiter:
+class RedisLimiter(LimiterCore[_Keys, _Lease]):
     """Limits in Redis.  Build with :meth:`from_url` or hand over a client."""
 
     def __init__(self, client: "aioredis.Redis", *, prefix: str = "", window: float = DEFAULT_WINDOW,
-                 lease: float = 600.0, poll: float = 0.05, margin: float = 0.0) -> None:
-        if not window > 0 or margin < 0:
-            raise ValueError("window must be > 0 and margin >= 0")
+                 lease: float = 600.0, poll: float = 0.05, margin: float = 0.0,
+                 clock: Clock = time.monotonic, call_later: CallLater | None = None) -> None:
+        super().__init__(window=window, margin=margin, clock=clock, call_later=call_later)
         self._r = client
         self.prefix = prefix
-        self.window = float(window)
-        self.margin = float(margin)
         self.lease = float(lease)
         self.poll = float(poll)
         self._window_ms = int(round((self.window + self.margin) * 1000))
         self._lease_ms = int(round(self.lease * 1000))
-        self._locals: dict[str, _Local] = {}
         self._ids = itertools.count()
         self._id_prefix = f"{os.getpid():x}.{os.urandom(4).hex()}."
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._closed = False
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "RedisLimiter":
         """``redis://host:port/db?prefix=...&window=60&margin=0&lease=600&poll=0.05`` (plus redis-py options)."""
         parts = urlsplit(url)
         own: dict[str, Any] = {}
-        for name in ("prefix", "window", "lease", "poll", "margin"):
+        for name in ("prefix", "window", "lease", "poll", "margin", "clock", "call_later"):
             if name in kwargs:
                 own[name] = kwargs.pop(name)
         rest = []
@@ -300,12 +244,9 @@ class RedisLimiter:
     def client(self) -> "aioredis.Redis":
         return self._r
 
-    def _local(self, key: str) -> _Local:
-        loc = self._locals.get(key)
-        if loc is None:
-            base = f"{self.prefix}arun:limit:{{{key}}}:"
-            loc = self._locals[key] = _Local([base + s for s in ("w", "t", "u", "f", "b", "l")])
-        return loc
+    def _new_state(self, key: str) -> _Keys:
+        base = f"{self.prefix}arun:limit:{{{key}}}:"
+        return _Keys([base + s for s in ("w", "t", "u", "f", "b", "l")])
 
     async def _eval(self, script: _Script, keys: list[str], args: list[Any]) -> Any:
         try:
@@ -316,109 +257,64 @@ class RedisLimiter:
         except (RedisError, OSError) as exc:
             raise _unavailable(exc) from exc
 
-    # -- the decision -------------------------------------------------------------------
-    async def _try(self, key: str, loc: _Local, spec: LimitSpec, tokens: int, waited: float) -> Permit | tuple[str, float | None, str]:
+    # -- the primitives -----------------------------------------------------------------
+    async def _reserve(self, key: str, st: _Keys, rpm: int | None, tpm: int | None, max_in_flight: int | None,
+                       tokens: int, now: float) -> Permit | Denied:
         member = self._id_prefix + str(next(self._ids))
-        rpm, tpm, mif = spec.rpm, spec.tpm, spec.max_in_flight
         try:
-            res = await self._eval(_ACQUIRE, loc.keys, [
+            res = await self._eval(_ACQUIRE, st.keys, [
                 self._window_ms, -1 if rpm is None else rpm, -1 if tpm is None else tpm,
-                -1 if mif is None else mif, tokens, member, self._lease_ms,
+                -1 if max_in_flight is None else max_in_flight, tokens, member, self._lease_ms,
             ])
         except asyncio.CancelledError:
             # The script may have granted: give the in-flight slot back (the window entry stays; conservative).
-            if mif is not None:
-                self._spawn(self._r.zrem(loc.keys[3], member))
+            if max_in_flight is not None:
+                self._spawn(self._r.zrem(st.keys[3], member))
             raise
         if int(res[0]) == 1:
-            permit = _RedisPermit(key, tokens, waited, self, loc, member, int(res[2]) == 1, mif is not None)
-            permit.granted_at = int(res[1]) / 1000.0
-            return permit
+            lease = _Lease(member, int(res[2]) == 1, max_in_flight is not None)
+            return Permit(self, st, key, tokens, lease, granted_at=int(res[1]) / 1000.0)
         wait_ms = int(res[1])
-        wait = None if wait_ms < 0 else wait_ms / 1000.0
-        reason = str(res[2])
-        if reason == "blocked" and wait is not None:
-            until = time.monotonic() + wait
-            if until > loc.blocked_until:
-                loc.blocked_until = until
-        return reason, wait, str(res[3])
+        reason, limit = str(res[2]), str(res[3])
+        if reason == "too_large":
+            detail = f"{tokens} tokens > tpm {limit}"
+        elif reason == "blocked":
+            detail = limit  # the header that set the block
+        else:
+            detail = f"limit {limit}"
+        return Denied(reason, None if wait_ms < 0 else wait_ms / 1000.0, detail)
 
-    async def acquire(self, key: str, spec: LimitSpec, tokens: int, *, deadline: float | None = None) -> Permit:
-        if self._closed:
-            raise RuntimeError("limiter is closed")
-        loc = self._local(key)
-        tokens = max(0, int(tokens))
-        start = time.monotonic()
-        tpm = spec.tpm
-        if loc.learned_tpm is not None and (tpm is None or loc.learned_tpm < tpm):
-            tpm = loc.learned_tpm
-        if tpm is not None and tokens > tpm:
-            raise LimitExceededError(key, "too_large", None, f"{tokens} tokens > tpm {tpm}")
-        if not loc.waiting and loc.blocked_until <= start:
-            got = await self._try(key, loc, spec, tokens, 0.0)
-            if isinstance(got, Permit):
-                return got
-            if got[0] == "too_large":
-                raise LimitExceededError(key, "too_large", None, f"{tokens} tokens > tpm {got[2]}")
-        return await self._wait(key, loc, spec, tokens, deadline, start)
+    async def _settle(self, st: _Keys, ticket: _Lease, actual: int) -> int | None:
+        if not ticket.in_window:
+            return None
+        return int(await self._eval(_SETTLE, [st.keys[1], st.keys[2]], [ticket.member, actual]))
 
-    def _estimate(self, loc: _Local, wait: float | None) -> float:
-        return wait if wait is not None else (loc.hold or 1.0)
-
-    async def _wait(self, key: str, loc: _Local, spec: LimitSpec, tokens: int, deadline: float | None, start: float) -> Permit:
-        loop = asyncio.get_running_loop()
-        end = math.inf if deadline is None else start + max(0.0, float(deadline))
-        if loc.lock is None:
-            loc.lock = asyncio.Lock()
-        lock = loc.lock
-        loc.waiting += 1
+    async def _release(self, st: _Keys, ticket: _Lease) -> bool:
+        if not ticket.in_flight:
+            return False
         try:
-            try:
-                if end == math.inf:
-                    await lock.acquire()
-                else:
-                    await asyncio.wait_for(lock.acquire(), max(0.0, end - time.monotonic()))
-            except asyncio.TimeoutError:
-                raise LimitExceededError(key, "queue", loc.hold or 1.0, "deadline passed in the queue") from None
-            try:
-                while True:
-                    if self._closed:
-                        raise LimitExceededError(key, "closed", None, "limiter closed")
-                    now = time.monotonic()
-                    wait: float | None
-                    if loc.blocked_until > now:
-                        reason, wait, detail = "blocked", loc.blocked_until - now, "learned from headers"
-                    else:
-                        got = await self._try(key, loc, spec, tokens, now - start)
-                        if isinstance(got, Permit):
-                            got.waited = time.monotonic() - start
-                            return got
-                        reason, wait, detail = got
-                        now = time.monotonic()
-                    if reason == "too_large":
-                        raise LimitExceededError(key, reason, None, f"{tokens} tokens > tpm {detail}")
-                    remaining = end - now
-                    if remaining <= 0 or (wait is not None and wait > remaining and reason in ("rpm", "blocked")):
-                        raise LimitExceededError(key, reason, self._estimate(loc, wait), detail)
-                    timeout: float
-                    if reason in ("rpm", "blocked") and wait is not None:
-                        timeout = min(wait, remaining)
-                    else:
-                        timeout = min(self.poll if wait is None else min(wait, self.poll), remaining)
-                    fut = loop.create_future()
-                    loc.wake = fut
-                    handle = loop.call_later(timeout, _poke_future, fut)
-                    try:
-                        await fut
-                    finally:
-                        loc.wake = None
-                        handle.cancel()
-            finally:
-                lock.release()
-        finally:
-            loc.waiting -= 1
+            await self._r.zrem(st.keys[3], ticket.member)
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from exc
+        return True
 
-    # -- headers -------------------------------------------------------------------------
+    def _share(self, st: _Keys, info: RateLimitHeaders, learned: dict[str, int]) -> None:
+        if info.block_for > 0:
+            ms = max(1, int(math.ceil(info.block_for * 1000)))
+            self._spawn(self._eval(_BLOCK, [st.keys[4]], [ms, info.reason or "blocked"]))
+        if learned:
+            self._spawn(self._learn(st.keys[5], learned))
+
+    async def _learn(self, key: str, learned: dict[str, int]) -> None:
+        try:
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.hset(key, mapping=dict(learned))  # type: ignore[arg-type,unused-ignore]
+                pipe.pexpire(key, _LEARNED_TTL_MS)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from exc
+
+    # -- background writes ---------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:
         try:
             task = asyncio.get_running_loop().create_task(coro)
@@ -433,40 +329,15 @@ class RedisLimiter:
         if not task.cancelled():
             task.exception()  # consumed: a failed background write is not fatal
 
-    def observe(self, key: str, headers: Mapping[str, str]) -> None:
-        info = parse_rate_limit_headers(headers)
-        if info is _NOTHING:
-            return
-        loc = self._local(key)
-        if info.block_for > 0:
-            until = time.monotonic() + info.block_for
-            if until > loc.blocked_until:
-                loc.blocked_until = until
-            ms = max(1, int(math.ceil(info.block_for * 1000)))
-            self._spawn(self._eval(_BLOCK, [loc.keys[4]], [ms, info.reason or "blocked"]))
-        learned: dict[str, int] = {}
-        rpm = _scale(info.limit_requests, self.window)
-        tpm = _scale(info.limit_tokens, self.window)
-        if rpm is not None and rpm != loc.learned_rpm:
-            loc.learned_rpm = learned["rpm"] = rpm
-        if tpm is not None and tpm != loc.learned_tpm:
-            loc.learned_tpm = learned["tpm"] = tpm
-        if learned:
-            self._spawn(self._learn(loc.keys[5], learned))
-            loc.poke()
+    async def flush(self) -> None:
+        """Wait until what :meth:`observe` writes in the background (blocks, learned limits) is in Redis."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _learn(self, key: str, learned: dict[str, int]) -> None:
-        try:
-            async with self._r.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping=dict(learned))  # type: ignore[arg-type,unused-ignore]
-                pipe.pexpire(key, _LEARNED_TTL_MS)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
-
+    # -- the operator's view -------------------------------------------------------------
     async def snapshot(self, key: str, spec: LimitSpec) -> LimitState:
-        loc = self._local(key)
-        res = await self._eval(_SNAPSHOT, loc.keys, [self._window_ms])
+        st = self._states.get(key) or self._new_state(key)
+        res = await self._eval(_SNAPSHOT, st.keys, [self._window_ms])
         count, used, flight, block_ms = int(res[0]), int(res[1]), int(res[2]), int(res[3])
         reason = str(res[4]) or None
         rpm, tpm = spec.rpm, spec.tpm
@@ -493,18 +364,12 @@ class RedisLimiter:
     async def aclose(self) -> None:
         if self._closed:
             return
-        self._closed = True
-        for loc in self._locals.values():
-            loc.poke()
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await super().aclose()
+        await self.flush()
         await self._r.aclose()
 
     async def __aenter__(self) -> "RedisLimiter":
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"RedisLimiter(prefix={self.prefix!r}, window={self.window})"

@@ -1,10 +1,20 @@
-"""HTTP status -> Invoke error class, and Retry-After parsing, shared by every family."""
+"""HTTP status -> Invoke error class, and rate-limit header parsing, shared by every family.
+
+Pure functions over response headers: :func:`parse_retry_after` (``retry-after-ms``,
+``retry-after``) and :func:`parse_rate_limit_headers` (``x-ratelimit-*``,
+``anthropic-ratelimit-*`` and retry-after, read by the limiter in
+:mod:`arun.policy.limits`).
+"""
 
 from __future__ import annotations
 
 import email.utils
+import math
+import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 
 from arun.errors import (
     InvokeAuthorizationError,
@@ -20,11 +30,22 @@ from arun.errors import (
     InvokeTimeoutError,
 )
 
-__all__ = ["parse_retry_after", "class_for_status", "build_error", "refine"]
+__all__ = [
+    "parse_retry_after",
+    "parse_duration",
+    "parse_rate_limit_headers",
+    "RateLimitHeaders",
+    "class_for_status",
+    "build_error",
+    "refine",
+]
 
 
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """``retry-after-ms`` first, then ``retry-after`` in seconds or as an HTTP date."""
+def parse_retry_after(headers: Mapping[str, str], now_wall: float | None = None) -> float | None:
+    """``retry-after-ms`` first, then ``retry-after`` in seconds or as an HTTP date.
+
+    ``now_wall`` (``time.time()`` unless given) is the moment an HTTP date is measured from.
+    """
     value = headers.get("retry-after-ms")
     if value:
         try:
@@ -42,7 +63,126 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return max(0.0, when.timestamp() - (time.time() if now_wall is None else now_wall))
+
+
+# --------------------------------------------------------------------------------------
+# Rate-limit headers
+# --------------------------------------------------------------------------------------
+_DURATION = re.compile(r"(?:\d+(?:\.\d*)?(?:ms|us|µs|ns|h|m|s))+")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?)(ms|us|µs|ns|h|m|s)")
+_UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_FRACTION = re.compile(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$")
+
+
+def parse_duration(value: str | None) -> float | None:
+    """OpenAI reset durations (``12ms``, ``6m0s``, ``1h2m3.5s``) or plain seconds."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    except ValueError:
+        pass
+    if not _DURATION.fullmatch(value):
+        return None
+    return sum(float(n) * _UNIT[u] for n, u in _DURATION_PART.findall(value))
+
+
+def _seconds_until_rfc3339(value: str | None, now_wall: float) -> float | None:
+    """Seconds from ``now_wall`` until an RFC 3339 timestamp (Anthropic resets); durations pass through."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    m = _FRACTION.match(text)
+    if m and m.group(2) and len(m.group(2)) > 7:  # fromisoformat takes at most 6 fraction digits
+        text = m.group(1) + m.group(2)[:7] + m.group(3)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return parse_duration(value)
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now_wall)
+
+
+def _count(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitHeaders:
+    """What one response's rate-limit headers say."""
+
+    #: Provider limits (per minute) when advertised.
+    limit_requests: int | None = None
+    limit_tokens: int | None = None
+    #: Seconds to block the key for (0 = no block) and why.
+    block_for: float = 0.0
+    reason: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to learn: no block and no advertised limit."""
+        return self.block_for <= 0 and self.limit_requests is None and self.limit_tokens is None
+
+
+_NOTHING = RateLimitHeaders()
+
+
+def parse_rate_limit_headers(headers: Mapping[str, str] | None, now_wall: float | None = None) -> RateLimitHeaders:
+    """Read ``x-ratelimit-*`` (OpenAI family), ``anthropic-ratelimit-*`` and ``retry-after(-ms)``.
+
+    A key is blocked until the reset when a ``remaining`` count is 0, and
+    until ``retry-after``; the longest wins.  Anthropic's input/output token
+    limits only block (they are not the combined TPM a limiter reserves).
+    ``now_wall`` (``time.time()`` unless given) is what dates are measured from.
+    """
+    if not headers:
+        return _NOTHING
+    if isinstance(headers, dict):
+        h: Mapping[str, str] = {k.lower(): v for k, v in headers.items()}
+    else:
+        h = headers  # httpx / aiohttp / multidict headers are case-insensitive already
+    get = h.get
+    wall = time.time() if now_wall is None else now_wall
+    block = 0.0
+    reason: str | None = None
+    ra = parse_retry_after(h, wall)
+    if ra is not None and ra > 0:
+        block, reason = ra, "retry-after"
+    for kind in ("requests", "tokens"):
+        if _count(get(f"x-ratelimit-remaining-{kind}")) == 0:
+            secs = parse_duration(get(f"x-ratelimit-reset-{kind}"))
+            if secs is not None and secs > block:
+                block, reason = secs, f"x-ratelimit-remaining-{kind}=0"
+    limit_requests = _count(get("x-ratelimit-limit-requests"))
+    limit_tokens = _count(get("x-ratelimit-limit-tokens"))
+    if get("anthropic-ratelimit-requests-limit") is not None or get("anthropic-ratelimit-tokens-remaining") is not None:
+        for kind in ("requests", "tokens", "input-tokens", "output-tokens"):
+            if _count(get(f"anthropic-ratelimit-{kind}-remaining")) == 0:
+                secs = _seconds_until_rfc3339(get(f"anthropic-ratelimit-{kind}-reset"), wall)
+                if secs is not None and secs > block:
+                    block, reason = secs, f"anthropic-ratelimit-{kind}-remaining=0"
+        limit_requests = limit_requests or _count(get("anthropic-ratelimit-requests-limit"))
+        limit_tokens = limit_tokens or _count(get("anthropic-ratelimit-tokens-limit"))
+    if limit_requests is not None and limit_requests < 1:
+        limit_requests = None
+    if limit_tokens is not None and limit_tokens < 1:
+        limit_tokens = None
+    if block <= 0 and limit_requests is None and limit_tokens is None:
+        return _NOTHING
+    return RateLimitHeaders(limit_requests, limit_tokens, block, reason)
 
 
 def class_for_status(status: int) -> type[InvokeError]:

@@ -1,4 +1,13 @@
-"""Per-credential limits (arun.policy.limits) on the memory and the Redis backends."""
+"""Per-credential limits (arun.policy.limits) on the memory and the Redis backends.
+
+Waiting is measured on the limiter's injected clock, never on the wall clock.
+On a :class:`FakeClock` every wait of the memory backend is exact, and a Redis
+limiter's deadlines and sleeps stand still: a call that returns without the
+clock moving returned without waiting, and a sleeper wakes only when poked.
+The Redis window itself runs on Redis ``TIME``, so Redis waits are checked by
+their outcome and by relations on that clock (``Permit.granted_at``,
+``retry_after``), which noise on the machine cannot break.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from fake_clock import FakeClock, run_ready
 
 from arun.errors import InvokeRateLimitError
 from arun.policy.limits import (
@@ -17,6 +27,7 @@ from arun.policy.limits import (
     LimitSpec,
     MemoryLimiter,
     Permit,
+    RateLimitHeaders,
     parse_duration,
     parse_rate_limit_headers,
     open_limiter,
@@ -25,10 +36,6 @@ from arun.state import StateUnavailableError
 from arun.testing.services import require_service
 
 REDIS_URL = os.environ.get("ARUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-
-
 
 
 async def _cleanup(client, prefix: str) -> None:
@@ -45,13 +52,20 @@ class Factory:
         self.prefix = f"arun-test-lim-{uuid.uuid4().hex[:12]}:"
         self.made: list = []
 
-    def __call__(self, window: float = 60.0, **kw):
+    def __call__(self, window: float = 60.0, *, clock: FakeClock | None = None, **kw):
+        """``clock`` drives deadlines and sleeps; ``kw`` (lease, poll, ...) only reaches Redis."""
+        timing = {} if clock is None else {"clock": clock, "call_later": clock.call_later}
         if self.backend == "memory":
-            lim = open_limiter("memory://", window=window)
+            lim = open_limiter("memory://", window=window, **timing)
         else:
-            lim = open_limiter(f"{REDIS_URL}?prefix={self.prefix}", window=window, **kw)
+            lim = open_limiter(f"{REDIS_URL}?prefix={self.prefix}", window=window, **timing, **kw)
         self.made.append(lim)
         return lim
+
+    async def flush(self, lim) -> None:
+        """Redis writes what observe() learned in the background: wait until it is there."""
+        if self.backend == "redis":
+            await lim.flush()
 
     async def close(self) -> None:
         for lim in self.made:
@@ -80,6 +94,30 @@ async def make_redis():
         yield f
     finally:
         await f.close()
+
+
+def memory(window: float = 60.0, **kw) -> tuple[MemoryLimiter, FakeClock]:
+    clock = FakeClock()
+    return MemoryLimiter(window=window, clock=clock, call_later=clock.call_later, **kw), clock
+
+
+async def redis_now(lim) -> float:
+    """Redis ``TIME``: the clock a Redis limiter's window runs on."""
+    sec, usec = await lim.client.time()
+    return sec + usec / 1e6
+
+
+def ms(t: float) -> int:
+    return round(t * 1000)
+
+
+def assert_counts_down_to(retry_after: float, ends_at: float, before: float, after: float) -> None:
+    """``retry_after`` was measured to ``ends_at`` from a decision made between ``before`` and ``after``.
+
+    All on Redis's clock; the script rounds grant times down and waits up to the millisecond.
+    """
+    decided = ends_at - retry_after
+    assert before - 0.002 - 1e-6 <= decided <= after + 1e-6, (before, decided, after)
 
 
 K = "tenant:openai:gpt-4o:cfg-1"
@@ -156,6 +194,21 @@ def test_parse_anthropic_headers_and_retry_after():
     assert parse_rate_limit_headers({"content-type": "application/json"}).block_for == 0
 
 
+def test_header_parsing_lives_with_retry_after_in_the_protocol_layer():
+    from arun.protocols import errors
+
+    assert parse_rate_limit_headers is errors.parse_rate_limit_headers
+    assert parse_duration is errors.parse_duration and RateLimitHeaders is errors.RateLimitHeaders
+    # one retry-after parser: an HTTP date is measured from the caller's now, as the resets are
+    now = 1_700_000_000.0
+    date = "Tue, 14 Nov 2023 22:13:40 GMT"  # now + 20 s
+    assert errors.parse_retry_after({"retry-after": date}, now_wall=now) == 20.0
+    assert parse_rate_limit_headers({"Retry-After": date}, now_wall=now) == RateLimitHeaders(None, None, 20.0, "retry-after")
+    assert parse_rate_limit_headers({"retry-after": "0"}).empty
+    # an absurd count is ignored, not an OverflowError
+    assert parse_rate_limit_headers({"x-ratelimit-limit-requests": "inf"}).empty
+
+
 def test_limit_exceeded_is_a_rate_limit_error():
     err = LimitExceededError("k", "rpm", 1.5)
     assert isinstance(err, InvokeRateLimitError)
@@ -176,69 +229,122 @@ async def test_unlimited_grants_immediately(make):
     assert snap.requests_remaining is None and snap.tokens_remaining is None and snap.in_flight == 0
 
 
-async def test_rpm_waits_for_the_oldest_request_to_leave_the_window(make):
-    lim = make(window=0.6)
+async def test_rpm_waits_for_the_oldest_request_to_leave_the_window():
+    lim, clock = memory(window=0.5)
     spec = LimitSpec(rpm=3)
-    t0 = time.monotonic()
-    for _ in range(3):
-        await (await lim.acquire(K, spec, 1)).release()
-    assert time.monotonic() - t0 < 0.3
-    snap = await lim.snapshot(K, spec)
-    assert snap.requests_remaining == 0
-    p = await lim.acquire(K, spec, 1)  # waits instead of failing
+    for _ in range(3):  # granted at 0, 0.125, 0.25 without waiting
+        p = await lim.acquire(K, spec, 1)
+        await p.release()
+        assert p.waited == 0.0
+        await clock.advance(0.125)
+    assert (await lim.snapshot(K, spec)).requests_remaining == 0
+    task = asyncio.create_task(lim.acquire(K, spec, 1))  # waits instead of failing
+    await run_ready()
+    assert clock.timers == [0.125]  # exactly until the grant at 0 leaves the window at 0.5
+    await clock.advance(0.0625)
+    assert not task.done()
+    await clock.advance(0.0625)
+    p = task.result()
     await p.release()
-    assert 0.45 < time.monotonic() - t0 < 1.2
-    assert p.waited > 0.3
+    assert p.waited == 0.125
 
 
-async def test_many_concurrent_callers_never_exceed_rpm_in_any_window(make):
-    lim = make(window=0.5)
+async def test_redis_rpm_waits_for_the_oldest_request_to_leave_the_window(make_redis):
+    lim = make_redis(window=1.0)
+    spec = LimitSpec(rpm=3)
+    first = []
+    for _ in range(3):
+        p = await lim.acquire(K, spec, 1)
+        await p.release()
+        assert p.waited == 0.0  # granted on the fast path
+        first.append(p)
+    assert (await lim.snapshot(K, spec)).requests_remaining == 0
+    p = await lim.acquire(K, spec, 1, deadline=30)  # waits instead of failing ...
+    await p.release()
+    # ... on Redis's clock, until the oldest grant left the window
+    assert ms(p.granted_at) - ms(first[0].granted_at) >= 1000
+
+
+async def test_many_concurrent_callers_never_exceed_rpm_in_any_window():
+    lim, clock = memory(window=0.5)
     spec = LimitSpec(rpm=5)
     grants: list[float] = []
 
     async def one():
         async with await lim.acquire(K, spec, 1):
-            grants.append(time.monotonic())
+            grants.append(clock())
+
+    tasks = [asyncio.create_task(one()) for _ in range(15)]
+    await run_ready()
+    while not all(t.done() for t in tasks):
+        assert clock.timers, "callers wait with nothing to wake them"
+        await clock.advance(clock.timers[0])
+    assert len(grants) == 15
+    # any 5 + 1 consecutive grants span a full window ...
+    for i in range(len(grants) - 5):
+        assert grants[i + 5] - grants[i] >= 0.5
+    # ... and each waiter got in the moment capacity returned
+    assert grants == [0.0] * 5 + [0.5] * 5 + [1.0] * 5
+
+
+async def test_redis_many_concurrent_callers_never_exceed_rpm_in_any_window(make_redis):
+    lim = make_redis(window=0.5)
+    spec = LimitSpec(rpm=5)
+    grants: list[int] = []
+
+    async def one():
+        async with await lim.acquire(K, spec, 1, deadline=30) as p:
+            grants.append(ms(p.granted_at))
 
     await asyncio.gather(*(one() for _ in range(15)))
     grants.sort()
     assert len(grants) == 15
-    # any 5 + 1 consecutive grants span at least (almost) a full window
+    # any 5 + 1 consecutive grants span a full window of Redis's clock
     for i in range(len(grants) - 5):
-        assert grants[i + 5] - grants[i] >= 0.5 - 0.03
-    assert grants[-1] - grants[0] < 2.0
+        assert grants[i + 5] - grants[i] >= 500
 
 
 async def test_tpm_reserves_and_a_refund_wakes_the_waiter_early(make):
-    lim = make(window=5.0)
+    clock = FakeClock()
+    lim = make(window=5.0, clock=clock, poll=1000.0)
     spec = LimitSpec(tpm=100)
     first = await lim.acquire(K, spec, 60)
     assert (await lim.snapshot(K, spec)).tokens_remaining == 40
 
     waiter = asyncio.create_task(lim.acquire(K, spec, 60))
-    await asyncio.sleep(0.15)
-    assert not waiter.done()  # 60 + 60 > 100
+    await clock.sleepers(1)  # 60 + 60 > 100: it waits ...
+    assert clock.timers[0] > 4.0  # ... for the first reservation to leave the 5 s window
+    await clock.advance(1.0)
+    assert not waiter.done()
     await first.settle(10)  # used only 10: refund 50
-    t = time.monotonic()
-    second = await asyncio.wait_for(waiter, 2.0)
-    assert time.monotonic() - t < 1.0  # well before the 5 s window ends
-    assert second.waited > 0.1
+    second = await asyncio.wait_for(waiter, 10)  # the clock stands still: only the refund can wake it
+    assert second.waited == 1.0
     assert (await lim.snapshot(K, spec)).tokens_remaining == 30
     await first.release()
     await second.release()
 
 
 async def test_settle_charges_more_than_reserved(make):
-    lim = make(window=5.0)
+    clock = FakeClock()
+    lim = make(window=5.0, clock=clock, poll=1000.0)
     spec = LimitSpec(tpm=100)
     p = await lim.acquire(K, spec, 10)
     await p.settle(90)
     assert p.tokens == 90
     assert (await lim.snapshot(K, spec)).tokens_remaining == 10
+    before = await redis_now(lim) if make.backend == "redis" else 0.0
+    task = asyncio.create_task(lim.acquire(K, spec, 20, deadline=0.25))
+    await clock.sleepers(1)
+    assert clock.timers == [0.25]  # a refund could still come: a token wait lasts to the deadline
+    await clock.advance(0.25)
     with pytest.raises(LimitExceededError) as ei:
-        await lim.acquire(K, spec, 20, deadline=0.2)
-    assert ei.value.reason == "tpm" and ei.value.retry_after is not None
-    assert 3.5 < ei.value.retry_after <= 5.0
+        await asyncio.wait_for(task, 10)
+    assert ei.value.reason == "tpm"
+    # retry_after: until the 90-token reservation leaves the window
+    if make.backend == "memory":
+        assert ei.value.retry_after == 4.75
+    else:
+        assert_counts_down_to(ei.value.retry_after, p.granted_at + 5.0, before, await redis_now(lim))
     await p.settle(None)  # unknown usage keeps the reservation
     assert (await lim.snapshot(K, spec)).tokens_remaining == 10
     await p.release()
@@ -254,124 +360,248 @@ async def test_exit_without_settle_keeps_the_reservation(make):
 
 
 async def test_request_larger_than_tpm_fails_at_once(make):
-    lim = make()
-    t = time.monotonic()
+    clock = FakeClock()
+    lim = make(clock=clock)
     with pytest.raises(LimitExceededError) as ei:
-        await lim.acquire(K, LimitSpec(tpm=1000), 1001, deadline=5)
+        await asyncio.wait_for(lim.acquire(K, LimitSpec(tpm=1000), 1001, deadline=5), 10)
     assert ei.value.reason == "too_large" and ei.value.retry_after is None
-    assert time.monotonic() - t < 0.5
+    assert clock.timers == []  # never slept
 
 
 async def test_in_flight_cap_with_fifo_waiting(make):
-    lim = make()
+    clock = FakeClock()
+    lim = make(clock=clock, poll=1000.0)
     spec = LimitSpec(max_in_flight=2)
     a = await lim.acquire(K, spec, 1)
     b = await lim.acquire(K, spec, 1)
     order: list[int] = []
+    out = [2, 2]  # permits out now, most ever
 
     async def waiter(i: int) -> Permit:
-        p = await lim.acquire(K, spec, 1)
+        p = await lim.acquire(K, spec, 1, deadline=1000)
         order.append(i)
+        out[0] += 1
+        out[1] = max(out)
         return p
+
+    async def release(p: Permit) -> None:
+        out[0] -= 1
+        await p.release()
 
     tasks = []
     for i in range(3):
         tasks.append(asyncio.create_task(waiter(i)))
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.1)
+        await clock.sleepers(i + 1)  # queued before the next one comes
     assert order == []
     assert (await lim.snapshot(K, spec)).in_flight == 2
-    await a.release()
+    await release(a)
     await a.release()  # idempotent
-    p0 = await asyncio.wait_for(tasks[0], 1.0)
-    await b.release()
-    p1 = await asyncio.wait_for(tasks[1], 1.0)
+    p0 = await asyncio.wait_for(tasks[0], 10)
+    await release(b)
+    p1 = await asyncio.wait_for(tasks[1], 10)
     assert not tasks[2].done()
-    await p0.release()
-    p2 = await asyncio.wait_for(tasks[2], 1.0)
+    await release(p0)
+    p2 = await asyncio.wait_for(tasks[2], 10)
     assert order == [0, 1, 2]
+    assert out[1] == 2  # never more than max_in_flight at once
+    assert clock.now == 0.0  # every waiter was let in by a release, none by a timer
     await p1.release()
     await p2.release()
     assert (await lim.snapshot(K, spec)).in_flight == 0
 
 
 async def test_in_flight_deadline_raises_after_waiting(make):
-    lim = make()
+    clock = FakeClock()
+    lim = make(clock=clock, poll=1000.0)
     spec = LimitSpec(max_in_flight=1)
     held = await lim.acquire(K, spec, 1)
-    t = time.monotonic()
+    task = asyncio.create_task(lim.acquire(K, spec, 1, deadline=0.25))
+    await clock.sleepers(1)
+    assert clock.timers == [0.25]  # no release comes: to the deadline
+    await clock.advance(0.125)
+    assert not task.done()
+    await clock.advance(0.125)
     with pytest.raises(LimitExceededError) as ei:
-        await lim.acquire(K, spec, 1, deadline=0.3)
-    assert 0.25 < time.monotonic() - t < 1.0
-    assert ei.value.reason == "in_flight" and ei.value.retry_after is not None
+        await asyncio.wait_for(task, 10)
+    assert ei.value.reason == "in_flight"
+    assert ei.value.retry_after == 1.0  # no permit released yet to learn the holding time from
     await held.release()
-    async with await lim.acquire(K, spec, 1, deadline=0.3):
+    async with await lim.acquire(K, spec, 1, deadline=0.25):
         pass
 
 
-async def test_rpm_wait_beyond_the_deadline_fails_fast_with_retry_after(make):
-    lim = make(window=3.0)
-    spec = LimitSpec(rpm=1)
-    await (await lim.acquire(K, spec, 1)).release()
-    t = time.monotonic()
+async def test_in_flight_retry_after_is_the_average_holding_time():
+    lim, clock = memory()
+    spec = LimitSpec(max_in_flight=1)
+    for held in (0.5, 1.0):
+        p = await lim.acquire(K, spec, 1)
+        await clock.advance(held)
+        await p.release()
+    held = await lim.acquire(K, spec, 1)
     with pytest.raises(LimitExceededError) as ei:
-        await lim.acquire(K, spec, 1, deadline=0.5)
-    assert time.monotonic() - t < 0.3  # no point burning the deadline
+        await lim.acquire(K, spec, 1, deadline=0)
+    assert ei.value.reason == "in_flight" and ei.value.retry_after == pytest.approx(0.5 * 0.8 + 1.0 * 0.2)
+    await held.release()
+
+
+async def test_rpm_wait_beyond_the_deadline_fails_fast_with_retry_after(make):
+    clock = FakeClock()
+    lim = make(window=3.0, clock=clock)
+    spec = LimitSpec(rpm=1)
+    first = await lim.acquire(K, spec, 1)
+    await first.release()
+    before = await redis_now(lim) if make.backend == "redis" else 0.0
+    with pytest.raises(LimitExceededError) as ei:
+        await asyncio.wait_for(lim.acquire(K, spec, 1, deadline=0.5), 10)
+    assert clock.timers == []  # no point burning the deadline: failed without sleeping
     assert ei.value.reason == "rpm"
-    assert 2.5 < ei.value.retry_after <= 3.0
+    if make.backend == "memory":
+        assert ei.value.retry_after == 3.0
+    else:
+        assert_counts_down_to(ei.value.retry_after, first.granted_at + 3.0, before, await redis_now(lim))
 
 
 async def test_cancelled_waiter_does_not_wedge_the_queue(make):
-    lim = make()
+    clock = FakeClock()
+    lim = make(clock=clock, poll=1000.0)
     spec = LimitSpec(max_in_flight=1)
     held = await lim.acquire(K, spec, 1)
-    w1 = asyncio.create_task(lim.acquire(K, spec, 1))
-    await asyncio.sleep(0.05)
+    w1 = asyncio.create_task(lim.acquire(K, spec, 1, deadline=1000))
+    await clock.sleepers(1)  # the head, asleep
     w2 = asyncio.create_task(lim.acquire(K, spec, 1))
-    await asyncio.sleep(0.05)
+    await run_ready()  # queued behind it (no round trip: the queue is not empty)
     w1.cancel()
     with pytest.raises(asyncio.CancelledError):
         await w1
     await held.release()
-    p = await asyncio.wait_for(w2, 1.0)
+    p = await asyncio.wait_for(w2, 10)
     await p.release()
     assert (await lim.snapshot(K, spec)).in_flight == 0
 
 
-async def test_openai_headers_block_until_reset(make):
-    lim = make()
+async def test_a_small_request_does_not_overtake_a_waiting_large_one():
+    lim, clock = memory(window=5.0)
+    spec = LimitSpec(tpm=100)
+    first = await lim.acquire(K, spec, 60)
+    large = asyncio.create_task(lim.acquire(K, spec, 60))
+    await run_ready()
+    small = asyncio.create_task(lim.acquire(K, spec, 10))  # would fit now, but comes second
+    await run_ready()
+    assert not large.done() and not small.done()
+    await first.settle(30)  # 30 + 60 fits: the large one goes first, then the small one fits too
+    await run_ready()
+    assert large.done() and small.done()
+    assert (await lim.snapshot(K, spec)).tokens_remaining == 0
+
+
+async def test_deadline_passed_in_the_queue_reports_what_the_head_waits_for():
+    lim, clock = memory(window=2.0)
+    spec = LimitSpec(rpm=1)
+    await (await lim.acquire(K, spec, 1)).release()
+    head = asyncio.create_task(lim.acquire(K, spec, 1, deadline=10))
+    await run_ready()
+    behind = asyncio.create_task(lim.acquire(K, spec, 1, deadline=0.5))
+    await run_ready()
+    assert sorted(clock.timers) == [0.5, 2.0]
+    await clock.advance(0.5)
+    with pytest.raises(LimitExceededError) as ei:
+        behind.result()
+    assert ei.value.reason == "rpm" and ei.value.retry_after == 1.5
+    assert "queue" in str(ei.value)
+    await clock.advance(1.5)
+    p = head.result()
+    assert p.waited == 2.0
+
+
+async def test_a_too_large_request_fails_at_once_even_behind_others():
+    lim, clock = memory()
+    spec = LimitSpec(tpm=100, max_in_flight=1)
+    held = await lim.acquire(K, spec, 10)
+    queued = asyncio.create_task(lim.acquire(K, spec, 10))
+    await run_ready()
+    with pytest.raises(LimitExceededError) as ei:
+        await lim.acquire(K, spec, 101, deadline=30)
+    assert ei.value.reason == "too_large"
+    await held.release()
+    await run_ready()
+    await (queued.result()).release()
+
+
+async def test_closing_fails_every_waiter():
+    lim, clock = memory()
+    spec = LimitSpec(max_in_flight=1)
+    await lim.acquire(K, spec, 1)
+    waiters = [asyncio.create_task(lim.acquire(K, spec, 1)) for _ in range(3)]
+    await run_ready()
+    await lim.aclose()
+    await run_ready()
+    for w in waiters:
+        with pytest.raises(LimitExceededError) as ei:
+            w.result()
+        assert ei.value.reason == "closed" and ei.value.retry_after is None
+    with pytest.raises(RuntimeError):
+        await lim.acquire(K, spec, 1)
+
+
+async def test_openai_headers_block_until_reset():
+    lim, clock = memory()
     spec = LimitSpec(rpm=1000)
-    lim.observe(K, {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "400ms",
+    lim.observe(K, {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "500ms",
                     "x-ratelimit-limit-requests": "5000"})
-    await asyncio.sleep(0.05)  # Redis: the shared block is written in the background
     snap = await lim.snapshot(K, spec)
     assert snap.blocked_until is not None and snap.blocked_until > time.time()
     assert snap.block_reason == "x-ratelimit-remaining-requests=0"
     assert snap.rpm == 1000  # learned 5000 is larger than configured: no change
-    t = time.monotonic()
-    async with await lim.acquire(K, spec, 1) as p:
-        assert p.waited > 0.2
-    assert 0.25 < time.monotonic() - t < 1.2
+    task = asyncio.create_task(lim.acquire(K, spec, 1))
+    await run_ready()
+    assert clock.timers == [0.5]  # exactly until the reset
+    await clock.advance(0.25)
+    assert not task.done()
+    await clock.advance(0.25)
+    async with task.result() as p:
+        assert p.waited == 0.5
     assert (await lim.snapshot(K, spec)).blocked_until is None
 
 
+async def test_redis_openai_headers_block_until_reset(make_redis):
+    a, b = make_redis(), make_redis()  # b stands for another process: it knows the block from Redis only
+    spec = LimitSpec(rpm=1000)
+    before = await redis_now(a)
+    a.observe(K, {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "400ms",
+                  "x-ratelimit-limit-requests": "5000"})
+    await a.flush()
+    assert (await b.snapshot(K, spec)).rpm == 1000  # learned 5000 is larger than configured: no change
+    for lim in (a, b):
+        async with await lim.acquire(K, spec, 1, deadline=30) as p:
+            # on Redis's clock: not before the block, written after `before`, ran out
+            assert ms(p.granted_at) >= ms(before) + 400 - 1
+    assert (await b.snapshot(K, spec)).blocked_until is None
+
+
 async def test_retry_after_blocks_and_fails_fast_past_the_deadline(make):
-    lim = make()
-    lim.observe(K, {"retry-after": "3"})
-    await asyncio.sleep(0.05)
+    clock = FakeClock()
+    lim = make(clock=clock)
+    lim.observe(K, {"retry-after": "30"})
+    await make.flush(lim)
     with pytest.raises(LimitExceededError) as ei:
-        await lim.acquire(K, LimitSpec(), 1, deadline=0.2)
-    assert ei.value.reason == "blocked" and 2.5 < ei.value.retry_after <= 3.0
+        await asyncio.wait_for(lim.acquire(K, LimitSpec(), 1, deadline=0.25), 10)
+    assert ei.value.reason == "blocked" and ei.value.retry_after == 30.0
+    assert clock.timers == []  # failed without sleeping
     lim.observe(K, {"retry-after-ms": "100"})  # a shorter block never shortens the current one
-    await asyncio.sleep(0.05)
+    await make.flush(lim)
     snap = await lim.snapshot(K, LimitSpec())
-    assert snap.block_reason == "retry-after" and snap.blocked_until - time.time() > 2.0
+    assert snap.block_reason == "retry-after" and snap.blocked_until - time.time() > 20.0
+    await clock.advance(1.0)
+    with pytest.raises(LimitExceededError) as ei:
+        await asyncio.wait_for(lim.acquire(K, LimitSpec(), 1, deadline=0.25), 10)
+    assert ei.value.retry_after == 29.0
 
 
 async def test_anthropic_headers_teach_limits_and_block(make):
-    lim = make()  # 60 s window: learned per-minute limits apply as they are
+    clock = FakeClock()
+    lim = make(clock=clock)  # 60 s window: learned per-minute limits apply as they are
     spec = LimitSpec(rpm=100)
-    reset = (datetime.now(timezone.utc) + timedelta(milliseconds=400)).isoformat()
+    reset = (datetime.now(timezone.utc) + timedelta(seconds=30)).isoformat()
     lim.observe(K, {
         "anthropic-ratelimit-requests-limit": "50",
         "anthropic-ratelimit-requests-remaining": "49",
@@ -380,22 +610,31 @@ async def test_anthropic_headers_teach_limits_and_block(make):
         "anthropic-ratelimit-output-tokens-remaining": "0",
         "anthropic-ratelimit-output-tokens-reset": reset,
     })
-    await asyncio.sleep(0.05)
+    await make.flush(lim)
     snap = await lim.snapshot(K, spec)
     assert (snap.rpm, snap.tpm) == (50, 8000)  # learned limits tighten the configured ones
     assert snap.block_reason == "anthropic-ratelimit-output-tokens-remaining=0"
     with pytest.raises(LimitExceededError) as ei:
         await lim.acquire(K, spec, 9000, deadline=1)  # the learned tpm is enforced
     assert ei.value.reason == "too_large"
-    p = await lim.acquire(K, spec, 100, deadline=2)
-    assert p.waited > 0.15
-    await p.release()
+    with pytest.raises(LimitExceededError) as ei:
+        await asyncio.wait_for(lim.acquire(K, spec, 100, deadline=1), 10)  # blocked until the reset
+    assert ei.value.reason == "blocked" and 20.0 < ei.value.retry_after <= 30.0
+    if make.backend == "memory":
+        task = asyncio.create_task(lim.acquire(K, spec, 100, deadline=60))
+        await run_ready()
+        await clock.advance(20.0)
+        assert not task.done()
+        await clock.advance(11.0)
+        p = task.result()
+        assert 20.0 < p.waited <= 30.0
+        await p.release()
 
 
 async def test_learned_limit_is_scaled_to_a_short_window(make):
     lim = make(window=6.0)
     lim.observe(K, {"x-ratelimit-limit-requests": "600", "x-ratelimit-limit-tokens": "60000"})
-    await asyncio.sleep(0.05)
+    await make.flush(lim)
     snap = await lim.snapshot(K, LimitSpec())
     assert (snap.rpm, snap.tpm) == (60, 6000)
 
@@ -420,8 +659,8 @@ async def test_keys_are_independent(make):
     lim = make(window=5.0)
     spec = LimitSpec(rpm=1)
     await (await lim.acquire("a", spec, 1)).release()
-    async with await lim.acquire("b", spec, 1, deadline=0.1):
-        pass
+    async with await lim.acquire("b", spec, 1, deadline=0.1) as p:
+        assert p.waited == 0.0
 
 
 # --------------------------------------------------------------------------------------
@@ -432,42 +671,60 @@ async def test_redis_two_limiters_share_one_limit(make_redis):
     spec = LimitSpec(rpm=4, tpm=1000)
     for lim in (a, b, a, b):
         await (await lim.acquire(K, spec, 100)).release()
-    with pytest.raises(LimitExceededError):
+    with pytest.raises(LimitExceededError) as ei:
         await b.acquire(K, spec, 1, deadline=0.2)
+    assert ei.value.reason == "rpm"
     snap = await a.snapshot(K, spec)
     assert (snap.requests_remaining, snap.tokens_remaining) == (0, 600)
 
 
 async def test_redis_blocks_are_shared(make_redis):
-    a, b = make_redis(), make_redis()
-    a.observe(K, {"retry-after": "5"})
-    await asyncio.sleep(0.05)
+    clock = FakeClock()
+    a, b = make_redis(), make_redis(clock=clock)
+    a.observe(K, {"retry-after": "60"})
+    await a.flush()
     with pytest.raises(LimitExceededError) as ei:
-        await b.acquire(K, LimitSpec(), 1, deadline=0.5)
-    assert ei.value.reason == "blocked" and ei.value.retry_after > 4
+        await asyncio.wait_for(b.acquire(K, LimitSpec(), 1, deadline=0.5), 10)
+    assert ei.value.reason == "blocked" and 30.0 < ei.value.retry_after <= 60.0
+    assert clock.timers == []  # b failed at once on the block it read from Redis
+
+
+async def test_redis_learned_limits_are_shared(make_redis):
+    a, b = make_redis(), make_redis()
+    a.observe(K, {"x-ratelimit-limit-tokens": "8000"})
+    await a.flush()
+    with pytest.raises(LimitExceededError) as ei:
+        await b.acquire(K, LimitSpec(), 9000, deadline=1)  # b learned nothing itself
+    assert ei.value.reason == "too_large" and ei.value.retry_after is None
+    async with await b.acquire(K, LimitSpec(), 8000, deadline=1):
+        pass
 
 
 async def test_redis_in_flight_release_in_another_process_is_seen(make_redis):
-    a, b = make_redis(poll=0.02), make_redis(poll=0.02)
+    clock = FakeClock()
+    a, b = make_redis(), make_redis(poll=0.125, clock=clock)
     spec = LimitSpec(max_in_flight=1)
     held = await a.acquire(K, spec, 1)
     waiter = asyncio.create_task(b.acquire(K, spec, 1))
-    await asyncio.sleep(0.1)
-    assert not waiter.done()
+    await clock.sleepers(1)
+    assert clock.timers == [0.125]  # a release elsewhere pokes nobody here: b polls
     await held.release()
-    p = await asyncio.wait_for(waiter, 1.0)
+    await run_ready()
+    assert not waiter.done()
+    await clock.advance(0.125)
+    p = await asyncio.wait_for(waiter, 10)
+    assert p.waited == 0.125  # seen at the first poll after the release
     await p.release()
 
 
 async def test_redis_leaked_in_flight_slot_expires_with_its_lease(make_redis):
     crashed = make_redis(lease=0.3)
     spec = LimitSpec(max_in_flight=1)
-    await crashed.acquire(K, spec, 1)  # never released: the process "died"
+    leaked = await crashed.acquire(K, spec, 1)  # never released: the process "died"
     other = make_redis(lease=0.3)
-    t = time.monotonic()
-    async with await other.acquire(K, spec, 1, deadline=2.0):
-        pass
-    assert 0.2 < time.monotonic() - t < 1.5
+    async with await other.acquire(K, spec, 1, deadline=30) as p:
+        # on Redis's clock: not before the lease ran out
+        assert ms(p.granted_at) - ms(leaked.granted_at) >= 300 - 1
 
 
 async def test_redis_unavailable_is_typed():
