@@ -65,6 +65,7 @@ _SPELLINGS["text-embeddings"] = ModelType.TEXT_EMBEDDING
 class FetchFrom(str, Enum):
     PREDEFINED_MODEL = "predefined-model"
     CUSTOMIZABLE_MODEL = "customizable-model"
+    FETCH_FROM_REMOTE = "fetch-from-remote"  # listed by the provider's list-models API (arun; Dify documents it only)
 
 
 class ModelFeature(str, Enum):

@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 __all__ = ["FamilyModel"]
 
 
+class _RemoteModel(msgspec.Struct):
+    id: str
+
+
+class _ModelList(msgspec.Struct):
+    data: list[_RemoteModel] = []
+
+
 class FamilyModel:
     """The provider-facing side of a family adapter: endpoint, quirks, options, extras."""
 
@@ -103,6 +111,43 @@ class FamilyModel:
             cache.clear()
         cache[model] = schema
         return schema
+
+    async def remote_models(self, credentials: Mapping[str, Any]) -> list[AIModelEntity]:
+        """fetch-from-remote: the account's models (``GET <base><remote_models.path>``, OpenAI's list
+        shape), each with the schema of the predefined model it is or derives from (the longest
+        predefined prefix of its base id); ids arun knows nothing about are left out."""
+        endpoint = self.endpoint
+        remote = endpoint.spec.remote_models
+        if remote is None:
+            return []
+        from arun.protocols.openai_chat import classify_error
+
+        http = self.context.http
+        resp = await http.request(
+            "GET",
+            endpoint.url(credentials, None, remote.path),
+            headers=endpoint.headers(credentials, content_type=None),
+            error_mapper=self.error_mapper(classify_error),  # type: ignore[attr-defined]
+        )
+        try:
+            listing = msgspec.json.decode(resp.body, type=_ModelList)
+        except msgspec.DecodeError as exc:
+            from arun.errors import InvokeServerUnavailableError
+
+            raise InvokeServerUnavailableError(f"[{self.provider_name}] Server Unavailable Error, malformed model list: {exc}") from None
+        predefined: dict[str, AIModelEntity] = self._predefined()  # type: ignore[attr-defined]
+        pattern = re.compile(remote.base_pattern) if remote.base_pattern else None
+        out = []
+        for item in listing.data:
+            base = item.id
+            if pattern is not None and (match := pattern.match(item.id)) is not None:
+                base = match.groupdict().get("base") or base
+            known = [name for name in predefined if base.startswith(name)]
+            if not known:
+                continue
+            schema = predefined[max(known, key=len)]
+            out.append(msgspec.structs.replace(schema, model=item.id, fetch_from=FetchFrom.FETCH_FROM_REMOTE))
+        return out
 
     def base_model_schema(self, model: str, credentials: Mapping[str, Any]) -> AIModelEntity | None:
         """A customizable model that serves a known model (Azure's ``base_model_name``): that model's

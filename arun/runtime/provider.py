@@ -147,6 +147,15 @@ class ModelProvider:
             return []
         return await self.get_model_instance(model_type).predefined_models()
 
+    async def remote_models(self, model_type: ModelType, credentials: Mapping[str, Any]) -> list[AIModelEntity]:
+        """fetch-from-remote: the models the account lists (for providers whose block declares ``remote_models``)."""
+        spec = self.spec
+        if spec is None or spec.remote_models is None or ModelType.value_of(spec.remote_models.model_type) is not model_type:
+            return []
+        instance = self.get_model_instance(model_type)
+        fetch = getattr(instance, "remote_models", None)
+        return list(await fetch(credentials)) if fetch is not None else []
+
     # -- model objects -----------------------------------------------------------------------
 
     def get_model_instance(self, model_type: ModelType | str) -> AIModel:

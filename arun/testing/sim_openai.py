@@ -39,6 +39,7 @@ MODELS = (
     ("whisper-1", 1677532384),
     ("tts-1", 1681940951),
     ("omni-moderation-latest", 1731689265),
+    ("ft:gpt-4o-mini-2024-07-18:acme::sim42", 1733000000),  # a fine-tune of the account (fetch-from-remote)
 )
 
 MODERATION_CATEGORIES = (
@@ -576,6 +577,9 @@ async def models(ctx: "Ctx") -> web.StreamResponse:
     return ctx.respond_json(
         {
             "object": "list",
-            "data": [{"id": m, "object": "model", "created": c, "owned_by": "system"} for m, c in MODELS],
+            "data": [
+                {"id": m, "object": "model", "created": c, "owned_by": "acme" if m.startswith("ft:") else "system"}
+                for m, c in MODELS
+            ],
         }
     )
