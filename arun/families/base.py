@@ -75,6 +75,14 @@ class FamilyModel:
     def customizable(self) -> bool:
         return self.context.customizable
 
+    @property
+    def builds_schemas(self) -> bool:
+        """Does the block ask the family to build user-added models' schemas from their credential
+        form (``schema: credentials``)?  A provider that is customizable for other reasons
+        (OpenAI's fine-tunes) does not accept any model name."""
+        endpoint = self.context.endpoint
+        return self.context.customizable and endpoint is not None and endpoint.type_spec.schema == "credentials"
+
     @staticmethod
     def extras() -> CallExtras | None:
         """The caller's per-call extra headers and body fields (see :mod:`arun.model_types.call_options`)."""

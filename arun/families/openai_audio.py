@@ -41,7 +41,7 @@ class OpenAITranscription(FamilyModel, Speech2TextModel):
     family = "openai_transcription"
 
     async def get_customizable_model_schema(self, model: str, credentials: Mapping[str, Any]) -> AIModelEntity | None:
-        if not self.customizable:
+        if not self.builds_schemas:
             return None
         return AIModelEntity(
             model=model,
@@ -100,7 +100,7 @@ class OpenAISpeech(FamilyModel, TTSModel):
 
     async def get_customizable_model_schema(self, model: str, credentials: Mapping[str, Any]) -> AIModelEntity | None:
         base = self.base_model_schema(model, credentials)
-        if base is not None or not self.customizable:
+        if base is not None or not self.builds_schemas:
             return base
         voices = voices_from(credentials)
         return AIModelEntity(

@@ -190,7 +190,7 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
         base = self.base_model_schema(model, credentials)
         if base is not None:
             return base
-        if not self.customizable:
+        if not self.builds_schemas:
             return None
         return build_openai_compatible_llm_schema(model, credentials)
 

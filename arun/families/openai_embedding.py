@@ -59,7 +59,7 @@ class OpenAIEmbedding(FamilyModel, TextEmbeddingModel):
 
     async def get_customizable_model_schema(self, model: str, credentials: Mapping[str, Any]) -> AIModelEntity | None:
         base = self.base_model_schema(model, credentials)
-        if base is not None or not self.customizable:
+        if base is not None or not self.builds_schemas:
             return base
         defaults = self.options.get("customizable_defaults") or {}
         return AIModelEntity(

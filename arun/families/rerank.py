@@ -27,7 +27,7 @@ class RerankFamily(FamilyModel, RerankModel):
     family = "rerank"
 
     async def get_customizable_model_schema(self, model: str, credentials: Mapping[str, Any]) -> AIModelEntity | None:
-        if not self.customizable:
+        if not self.builds_schemas:
             return None
         defaults = self.options.get("customizable_defaults") or {}
         return AIModelEntity(

@@ -101,10 +101,10 @@ class ModelTypeSpec(_Strict, frozen=True):
     models: dict[str, ParamSpec] = {}
     quirks: list[str] = []
     options: dict[str, Any] = {}
-    #: Customizable models: the schema is built from the model credentials by the family
-    #: (``schema``: the builder's name) or copied from another provider's predefined model
-    #: named by a credential (Azure's ``base_model_name``).
-    schema: str | None = None
+    #: Customizable models: ``schema: credentials`` lets the family build a user-added model's
+    #: schema from its credential form; ``base_model_credential`` copies the predefined model a
+    #: credential names instead (Azure's ``base_model_name``).
+    schema: Literal["credentials"] | None = None
     base_model_credential: str | None = None
     base_model_provider: str | None = None
 
