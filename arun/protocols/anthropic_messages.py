@@ -586,6 +586,10 @@ class MessagesStreamAssembler:
     def complete(self) -> bool:
         return self.done
 
+    def partial_usage(self, text: str) -> LLMUsage:
+        """The usage of an answer that stopped after ``text`` (input tokens from message_start)."""
+        return self.usage_fn(self.input_tokens, self.output_tokens, text)
+
     def final_chunk(self) -> LLMResultChunk:
         """The terminal chunk: assembled tool calls, finish reason and usage."""
         if not self.done:

@@ -434,6 +434,10 @@ class OllamaStreamAssembler:
     def complete(self) -> bool:
         return self.done
 
+    def partial_usage(self, text: str) -> LLMUsage:
+        """The usage of an answer that stopped after ``text`` (Ollama reports counts only at the end)."""
+        return self.usage_fn(self.prompt_tokens, self.completion_tokens, text)
+
     def final_chunk(self) -> LLMResultChunk:
         if not self.done:
             raise InvokeStreamInterruptedError(

@@ -524,6 +524,11 @@ class ChatStreamAssembler:
                 if fn.arguments:
                     call.arguments.append(_arguments(fn.arguments))
 
+    def partial_usage(self, text: str) -> LLMUsage:
+        """The usage of an answer that stopped after ``text``: reported counts, the rest counted locally."""
+        u = self.usage
+        return self.usage_fn(u.prompt_tokens if u else None, u.completion_tokens if u else None, text)
+
     @property
     def complete(self) -> bool:
         """True once the upstream said the answer is over ([DONE], or a finish reason)."""

@@ -49,6 +49,9 @@ class Assembler(Protocol):
 
     def final_chunk(self) -> LLMResultChunk: ...
 
+    # optional: ``partial_usage(text) -> LLMUsage``, the usage of an answer cut or abandoned
+    # after ``text`` (what the upstream reported so far, the rest counted locally)
+
 
 class AssembledStream:
     """Decoded, assembled chunks of one streaming response; closes the response on any exit."""
@@ -98,6 +101,10 @@ class AssembledStream:
                 self._error = exc  # hand out what arrived before the failure first
                 return out
             raise
+
+    @property
+    def assembler(self) -> Assembler:
+        return self._asm
 
     async def next_batch(self) -> list[LLMResultChunk]:
         """The next network reads' chunks (never empty); ``StopAsyncIteration`` after the terminal
