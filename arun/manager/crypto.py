@@ -53,7 +53,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from arun.errors import CredentialsValidateFailedError
+from arun.errors import ArunError, CredentialsValidateFailedError
 from arun.manager._eax import EaxTagError, eax_decrypt
 from arun.redact import register_secret
 
@@ -91,14 +91,14 @@ _OAEP_SHA256 = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.
 _OAEP_SHA1 = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # Dify's
 
 
-class CredentialDecryptError(ValueError):
+class CredentialDecryptError(ArunError, ValueError):
     """A stored secret (or a tenant private key) could not be decrypted.
 
     The message names the tenant and field, never the blob or the secret.
     """
 
 
-class MasterKeyError(ValueError):
+class MasterKeyError(ArunError, ValueError):
     """The master key is missing or malformed."""
 
 

@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any
 
 from arun.entities import ModelType
+from arun.errors import ArunError
 
 __all__ = [
     "StoreError",
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 
-class StoreError(Exception):
+class StoreError(ArunError):
     """A credential-store operation failed; nothing was partially written."""
 
 
