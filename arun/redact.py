@@ -22,15 +22,17 @@ nothing: a value already known is only moved to the young end of an LRU
 :func:`set_capacity`); the least recently registered is forgotten first.  A value
 still in use is registered again by its next call.
 
-The matcher does not grow with the registry: :func:`redact` finds the runs of at
-least 8 non-space characters in the text with one precompiled regex (an error
-message's ordinary words are shorter and never looked at), and at each position
-of such a run looks the next 8 characters up in the prefix index -- one dict
-probe per position, whatever the number of secrets.  Only a hit compares the
-candidates that share the prefix (longest first) against the text.  Cost:
-O(characters in long runs), memory: O(capacity).  A registered value whose first
-8 characters hold whitespace is never matched by the registry (API keys have
-none); the call's own values still are, through ``extra``.
+The matcher does not grow with the registry: one precompiled regex finds, in C,
+the positions where a registered value can start -- after whitespace, a quote, a
+bracket or one of ``, ; = : & ? | / \\`` (or at the start of the text), with at
+least 8 non-space characters ahead -- and each such position costs one dict probe
+of the next 8 characters in the prefix index, whatever the number of secrets.
+Only a hit compares the values that share the prefix (longest first) against the
+text.  Cost: O(candidate positions) probes, memory: O(capacity).  So a registered
+value is found wherever it appears as a token of the text (``key=...``,
+``"..."``, ``Bearer ...``, a URL segment), not when glued to the end of another
+word; and not when its first 8 characters hold whitespace (API keys have none).
+The call's own values (``extra``) are found anywhere.
 
 Values shorter than 8 characters are never registered: masking every occurrence
 of a short string in every text would destroy ordinary messages.  The call's own
@@ -67,7 +69,8 @@ _PATTERNS = re.compile(
     r"\b(?:sk|pk|rk|jina|gsk|xai)[-_][A-Za-z0-9_\-]{6,}"  # provider key shapes
     r"|(?i:bearer)\s+[A-Za-z0-9._\-~+/]{8,}=*"  # Authorization headers
 )
-_LONG_RUN = re.compile(r"\S{%d,}" % MIN_REGISTERED)
+#: Where a registered value can start: after a delimiter (or at the start), MIN_REGISTERED non-spaces ahead.
+_CANDIDATE = re.compile(r"(?<![^\s\"'`<>()\[\]{},;=:&?|\\/])(?=\S{%d})" % MIN_REGISTERED)
 
 #: value -> None, oldest first (an LRU).
 _registry: OrderedDict[str, None] = OrderedDict()
@@ -156,18 +159,16 @@ def _mask_registered(text: str) -> str:
     index = _index
     spans: list[tuple[int, int]] = []
     covered = 0  # text before this offset is already masked
-    for run in _LONG_RUN.finditer(text):
-        start, end = run.span()
-        i = max(start, covered)
-        while i <= end - MIN_REGISTERED:
-            candidates = index.get(text[i : i + MIN_REGISTERED])
-            if candidates is not None:
-                hit = next((c for c in candidates if text.startswith(c, i)), None)
-                if hit is not None:
-                    spans.append((i, i + len(hit)))
-                    i = covered = i + len(hit)
-                    continue
-            i += 1
+    for candidate in _CANDIDATE.finditer(text):
+        i = candidate.start()
+        if i < covered:
+            continue
+        values = index.get(text[i : i + MIN_REGISTERED])
+        if values is not None:
+            hit = next((v for v in values if text.startswith(v, i)), None)
+            if hit is not None:
+                spans.append((i, i + len(hit)))
+                covered = i + len(hit)
     if not spans:
         return text
     parts = []
