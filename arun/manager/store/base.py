@@ -270,6 +270,10 @@ class CredentialStore(ABC):
     @abstractmethod
     async def list_tenants(self) -> list[Tenant]: ...
 
+    async def count_sealed_tenants(self) -> int:
+        """How many tenants hold a private key sealed under the master key (the rows a new key would orphan)."""
+        return sum(1 for t in await self.list_tenants() if t.encrypted_private_key)
+
     # provider models
     @abstractmethod
     async def upsert_provider_model(self, tenant_id: str, provider_name: str, model_name: str, model_type: ModelType | str, *, encrypted_config: dict[str, Any] | str | None = None, is_valid: bool = True) -> ProviderModelRecord: ...

@@ -205,6 +205,10 @@ class SqlStore(CredentialStore):
     async def list_tenants(self) -> list[Tenant]:
         return [_tenant(row) for row in await self._fetch("SELECT * FROM tenants ORDER BY created_at, id")]
 
+    async def count_sealed_tenants(self) -> int:
+        row = await self._fetchrow("SELECT COUNT(*) AS n FROM tenants WHERE encrypted_private_key <> ''")
+        return int(row["n"]) if row else 0
+
     # ------------------------------------------------------------------ provider models
 
     async def upsert_provider_model(self, tenant_id: str, provider_name: str, model_name: str, model_type: ModelType | str, *, encrypted_config: dict[str, Any] | str | None = None, is_valid: bool = True) -> ProviderModelRecord:
