@@ -77,7 +77,16 @@ _registry: OrderedDict[str, None] = OrderedDict()
 #: first MIN_REGISTERED characters -> the registered values that start with them, longest first.
 _index: dict[str, tuple[str, ...]] = {}
 _lock = threading.Lock()
-_capacity = int(os.environ.get("ARUN_REDACT_CAPACITY") or _DEFAULT_CAPACITY)
+
+
+def _capacity_from_env() -> int:
+    try:
+        return max(1, int(os.environ.get("ARUN_REDACT_CAPACITY") or _DEFAULT_CAPACITY))
+    except ValueError:
+        return _DEFAULT_CAPACITY
+
+
+_capacity = _capacity_from_env()
 
 
 def capacity() -> int:
@@ -147,9 +156,10 @@ def redact(text: str, extra: Iterable[str] = ()) -> str:
     """Return ``text`` with the ``extra`` values, every registered secret and every key-shaped token masked."""
     if not text:
         return text
-    for value in sorted((v for v in extra if isinstance(v, str) and v), key=len, reverse=True):
-        if value in text:
-            text = text.replace(value, MASK)
+    if extra:
+        for value in sorted((v for v in extra if isinstance(v, str) and v), key=len, reverse=True):
+            if value in text:
+                text = text.replace(value, MASK)
     if _index:
         text = _mask_registered(text)
     return _PATTERNS.sub(_mask_match, text)
