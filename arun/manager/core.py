@@ -25,6 +25,7 @@ from arun.errors import (
     ModelTypeNotSupportedError,
 )
 from arun.manager.crypto import (
+    MASTER_KEY_ENV,
     Credentials,
     TenantKey,
     decrypt_credentials,
@@ -133,27 +134,47 @@ class ManagerCore:
         async with self._start_lock:
             if self._started:
                 return self
-            if self._store is None:
-                url = str(self._store_arg)
-                if url.startswith("sqlite://") and master_key_path(url) is not None:
-                    Path(str(master_key_path(url))).parent.mkdir(parents=True, exist_ok=True)
-                self._store = await open_store(url)
-                self._owns.append(self._store)
-                if self._master is None and self._key_file is None:
-                    self._key_file = master_key_path(url)
-            if self._state is None:
-                self._state = open_state(str(self._state_arg))
-                self._owns.append(self._state)
-            if self._runtime is None:
-                from arun.runtime.model_runtime import ModelRuntime
-
-                self._runtime = ModelRuntime()
-                await self._runtime.start()
-                self._owns.append(self._runtime)
-            if self.policy_enabled and self._limiter is None:
-                self._limiter = self._open_limiter()
+            opens_store, opens_state, opens_runtime = self._store is None, self._state is None, self._runtime is None
+            try:
+                await self._start()
+            except BaseException:
+                await self.aclose()  # what was opened so far (the store, ...) is closed again
+                if opens_store:
+                    self._store = None
+                if opens_state:
+                    self._state = None
+                if opens_runtime:
+                    self._runtime = None
+                raise
             self._started = True
         return self
+
+    async def _start(self) -> None:
+        if self._store is None:
+            url = str(self._store_arg)
+            if url.startswith("sqlite://") and master_key_path(url) is not None:
+                Path(str(master_key_path(url))).parent.mkdir(parents=True, exist_ok=True)
+            self._store = await open_store(url)
+            self._owns.append(self._store)
+            if self._master is None and self._key_file is None:
+                self._key_file = master_key_path(url)
+        if self._master is None and (self._key_file is not None or os.environ.get(MASTER_KEY_ENV)):
+            # resolved now, while the store can say whether a new key would orphan sealed tenants
+            sealed = 0
+            if not os.environ.get(MASTER_KEY_ENV) and self._key_file is not None and not Path(self._key_file).exists():
+                sealed = await self.store.count_sealed_tenants()
+            self._master = load_master_key(self._key_file, sealed_tenants=sealed)
+        if self._state is None:
+            self._state = open_state(str(self._state_arg))
+            self._owns.append(self._state)
+        if self._runtime is None:
+            from arun.runtime.model_runtime import ModelRuntime
+
+            self._runtime = ModelRuntime()
+            await self._runtime.start()
+            self._owns.append(self._runtime)
+        if self.policy_enabled and self._limiter is None:
+            self._limiter = self._open_limiter()
 
     async def aclose(self) -> None:
         owned, self._owns = self._owns, []
@@ -234,8 +255,10 @@ class ManagerCore:
             await self.start()
 
     def _master_key(self) -> bytes:
+        """The master key :meth:`start` resolved; without a key file or ``$ARUN_MASTER_KEY``, a
+        :class:`MasterKeyError` saying to set it (never a key generated after start)."""
         if self._master is None:
-            self._master = load_master_key(self._key_file)
+            self._master = load_master_key(self._key_file, generate=False)
         return self._master
 
     # -- cache -------------------------------------------------------------------------

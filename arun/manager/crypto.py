@@ -13,7 +13,9 @@ plaintext: it is serialised as PKCS#8 DER and sealed with AES-256-GCM under the
 The master key is 32 random bytes from ``ARUN_MASTER_KEY`` (standard or
 url-safe base64).  Without it, :func:`load_master_key` can generate one into a
 0600 key file (the embedded SQLite default keeps it next to the database, and
-logs a warning saying so).
+logs a warning saying so) -- but only while no tenant is sealed under a key: with
+sealed rows in the store a missing file is a :class:`MasterKeyError` naming it,
+since a new key would make every existing tenant unreadable.
 
 Secret blobs (each ``secret-input`` field; the stored JSON holds the base64 text)
 -------------------------------------------------------------------------------
@@ -53,7 +55,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from arun.errors import CredentialsValidateFailedError
+from arun.errors import ArunError, CredentialsValidateFailedError
 from arun.manager._eax import EaxTagError, eax_decrypt
 from arun.redact import register_secret
 
@@ -91,14 +93,14 @@ _OAEP_SHA256 = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.
 _OAEP_SHA1 = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # Dify's
 
 
-class CredentialDecryptError(ValueError):
+class CredentialDecryptError(ArunError, ValueError):
     """A stored secret (or a tenant private key) could not be decrypted.
 
     The message names the tenant and field, never the blob or the secret.
     """
 
 
-class MasterKeyError(ValueError):
+class MasterKeyError(ArunError, ValueError):
     """The master key is missing or malformed."""
 
 
@@ -117,8 +119,13 @@ def _decode_master(text: str) -> bytes:
     raise MasterKeyError("master key must be 32 bytes, base64-encoded")
 
 
-def load_master_key(key_file: str | os.PathLike[str] | None = None, *, generate: bool = True) -> bytes:
-    """The master key: ``$ARUN_MASTER_KEY``, else ``key_file`` (created 0600 if ``generate``)."""
+def load_master_key(key_file: str | os.PathLike[str] | None = None, *, generate: bool = True, sealed_tenants: int = 0) -> bytes:
+    """The master key: ``$ARUN_MASTER_KEY``, else ``key_file``.
+
+    A missing file is created (0600, random) when ``generate`` is true and ``sealed_tenants``
+    (how many tenants the store holds sealed under *some* master key) is 0; with sealed
+    tenants it is a :class:`MasterKeyError` that names the file.
+    """
     env = os.environ.get(MASTER_KEY_ENV)
     if env:
         return _decode_master(env)
@@ -129,6 +136,13 @@ def load_master_key(key_file: str | os.PathLike[str] | None = None, *, generate:
         if path.stat().st_mode & 0o077:
             log.warning("master key file %s is readable by group/others; chmod 600 it", path)
         return _decode_master(path.read_text())
+    if sealed_tenants:
+        raise MasterKeyError(
+            f"the master key file {path} is missing, but the store holds {sealed_tenants} "
+            f"tenant{'s' if sealed_tenants != 1 else ''} whose private keys are sealed under a master key; "
+            f"restore that file (or set {MASTER_KEY_ENV} to its contents). arun does not generate a new key "
+            "here: it would make every existing tenant unreadable"
+        )
     if not generate:
         raise MasterKeyError(f"no {MASTER_KEY_ENV} and no key file at {path}")
     return _create_key_file(path)
@@ -181,9 +195,12 @@ class TenantKey:
         self.tenant_id = tenant_id
         self.public_pem = public_pem
         self.encrypted_private_key = encrypted_private_key
-        key = serialization.load_pem_public_key(public_pem.encode())
+        try:
+            key = serialization.load_pem_public_key(public_pem.encode())
+        except (ValueError, TypeError, UnicodeEncodeError, AttributeError):
+            raise CredentialDecryptError(f"public key of tenant {tenant_id} is corrupt (not a PEM public key)") from None
         if not isinstance(key, rsa.RSAPublicKey):
-            raise ValueError("tenant public key is not RSA")
+            raise CredentialDecryptError(f"public key of tenant {tenant_id} is not RSA")
         self._public = key
         self._private = private
 
@@ -203,9 +220,12 @@ class TenantKey:
     @classmethod
     def from_dify_pem(cls, tenant_id: str, private_pem: bytes, master: bytes) -> TenantKey:
         """Import Dify's ``privkeys/{tenant_id}/private.pem`` (sealed under ``master`` from then on)."""
-        key = serialization.load_pem_private_key(private_pem, password=None)
+        try:
+            key = serialization.load_pem_private_key(private_pem, password=None)
+        except (ValueError, TypeError):
+            raise CredentialDecryptError(f"Dify private key of tenant {tenant_id} does not load (not an unencrypted PEM)") from None
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError("not an RSA private key")
+            raise CredentialDecryptError(f"Dify private key of tenant {tenant_id} is not RSA")
         return cls.from_private_key(tenant_id, key, master)
 
     @classmethod
@@ -247,10 +267,11 @@ class TenantKey:
 # --------------------------------------------------------------------------- tokens and credentials
 
 
-def encrypt_token(tenant: TenantKey, token: str) -> str:
-    """One secret → base64 text of an ``ARUN1`` blob."""
+def encrypt_token(tenant: TenantKey, token: str, *, field: str | None = None) -> str:
+    """One secret → base64 text of an ``ARUN1`` blob; :class:`CredentialsValidateFailedError` unless it is text."""
     if not isinstance(token, str):
-        raise TypeError("secret credential values must be strings")
+        name = f"{field!r}" if field else "a secret credential"
+        raise CredentialsValidateFailedError(f"{name} must be a string, not {type(token).__name__}")
     return base64.b64encode(tenant.encrypt(token)).decode()
 
 
@@ -273,8 +294,8 @@ def encrypt_credentials(tenant: TenantKey, credentials: Mapping[str, Any], secre
     out = dict(credentials)
     for name in set(secret_fields):
         value = out.get(name)
-        if value not in (None, ""):
-            out[name] = encrypt_token(tenant, value)
+        if value is not None and value != "":
+            out[name] = encrypt_token(tenant, value, field=name)
     return out
 
 

@@ -2,8 +2,8 @@
 
 ::
 
-    ValueError
-    ├── ManagerError
+    ArunError (the whole tree: arun.errors)
+    ├── ManagerError (ValueError)
     │   ├── TenantNotFoundError              unknown tenant id
     │   ├── ProviderTokenNotInitError        Dify's: no default model / no credentials
     │   ├── ModelDisabledError               "Model X is disabled."
@@ -21,7 +21,7 @@ decrypt (corrupt, or another tenant's) :class:`arun.manager.crypto.CredentialDec
 
 from __future__ import annotations
 
-from arun.errors import ModelTypeNotSupportedError
+from arun.errors import ArunError, ModelTypeNotSupportedError
 
 __all__ = [
     "ManagerError",
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 
-class ManagerError(ValueError):
+class ManagerError(ArunError, ValueError):
     """Base class of the manager layer's own errors."""
 
 

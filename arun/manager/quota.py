@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -10,7 +11,7 @@ from arun.manager.errors import QuotaExceededError
 if TYPE_CHECKING:
     from arun.manager.store.base import CredentialStore
 
-__all__ = ["QUOTA_UNITS", "QuotaPlan", "refund_quota"]
+__all__ = ["QUOTA_UNITS", "QuotaPlan", "QuotaReservation"]
 
 #: Quota unit per hosted provider (Dify's hosting configuration); others default to ``times``.
 QUOTA_UNITS = {
@@ -23,16 +24,28 @@ QUOTA_UNITS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class QuotaReservation:
+    """What one call holds: its reservation id, the quota row type charged and the units reserved."""
+
+    id: str
+    quota_type: str
+    amount: int
+
+
 @dataclass
 class QuotaPlan:
-    """Charges one SYSTEM provider's quota rows (``quota_limit != -1``) through the store.
+    """Charges one SYSTEM provider's quota rows (``quota_limit != -1``) through store reservations.
 
-    ``times`` and ``credits`` reserve their amount (1) atomically *before* the call —
-    no row can take it → :class:`QuotaExceededError`, no upstream call — and give it
-    back when the call fails before producing anything.  ``tokens`` reserve 1 token
-    (Dify's validity rule: ``limit > used``) and, after success, charge the rest of
-    ``usage.total_tokens``, clamped at the limit (so ``quota_used`` never exceeds it).
-    Rows are tried in paid > free > trial order.
+    :meth:`reserve` takes the call's units *before* the call, atomically and under a fresh
+    reservation id -- ``times`` and ``credits`` 1, ``tokens`` the caller's estimate (prompt
+    tokens + ``max_tokens``) -- from the first row in paid > free > trial order that can
+    take them whole; none can → :class:`QuotaExceededError`, no upstream call.
+    :meth:`settle` charges the real use instead (``tokens``: the increase clamped at the
+    limit, so ``quota_used`` never passes it; the rest refunded), :meth:`release` gives the
+    reservation back (a call that failed before producing anything).  Every step is
+    idempotent by reservation id, so the store retries lost connections without charging
+    twice; :class:`~arun.manager.store.QuotaChargeError` when it still cannot.
     """
 
     store: CredentialStore = field(repr=False)
@@ -41,31 +54,21 @@ class QuotaPlan:
     unit: str
     quota_types: list[str]
 
-    async def reserve(self) -> str:
+    async def reserve(self, estimate: int = 1) -> QuotaReservation:
+        amount = max(1, int(estimate)) if self.unit == "tokens" else 1
+        rid = str(uuid.uuid4())
         for qt in self.quota_types:
-            if await self.store.deduct_quota(self.tenant_id, self.provider, 1, quota_type=qt):
-                return qt
-        raise QuotaExceededError(f"Your quota for provider {self.provider} has been exhausted.")
+            if await self.store.reserve_quota(self.tenant_id, self.provider, amount, quota_type=qt, reservation_id=rid):
+                return QuotaReservation(rid, qt, amount)
+        needs = f" (this call reserves {amount} tokens)" if self.unit == "tokens" and amount > 1 else ""
+        raise QuotaExceededError(f"Your quota for provider {self.provider} has been exhausted.{needs}")
 
-    async def release(self, quota_type: str) -> None:
-        await refund_quota(self.store, self.tenant_id, self.provider, quota_type, 1)
+    async def settle(self, reservation: QuotaReservation, actual_tokens: int | None) -> None:
+        """Charge the real use: ``tokens`` its total (None: keep the reservation); other units their 1."""
+        actual = reservation.amount
+        if self.unit == "tokens" and actual_tokens is not None:
+            actual = max(0, int(actual_tokens))
+        await self.store.settle_quota(reservation.id, actual)
 
-    async def settle(self, quota_type: str, total_tokens: int | None) -> None:
-        if self.unit != "tokens" or not total_tokens or total_tokens <= 1:
-            return
-        extra = int(total_tokens) - 1
-        if await self.store.deduct_quota(self.tenant_id, self.provider, extra, quota_type=quota_type):
-            return
-        # does not fit: take what is left (clamp), retrying if others charge concurrently
-        for _ in range(8):
-            rows = [r for r in await self.store.get_providers(self.tenant_id, self.provider, provider_type="system") if r.quota_type == quota_type]
-            if not rows or rows[0].quota_limit in (None, -1):
-                return
-            left = min(extra, int(rows[0].quota_limit) - int(rows[0].quota_used))
-            if left <= 0 or await self.store.deduct_quota(self.tenant_id, self.provider, left, quota_type=quota_type):
-                return
-
-
-async def refund_quota(store: CredentialStore, tenant_id: str, provider: str, quota_type: str, amount: int) -> None:
-    """Give back a reservation (``quota_used - amount``, never below 0)."""
-    await store.refund_quota(tenant_id, provider, amount, quota_type=quota_type)
+    async def release(self, reservation: QuotaReservation) -> None:
+        await self.store.release_quota(reservation.id)

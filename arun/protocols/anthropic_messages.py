@@ -41,6 +41,8 @@ from arun.errors import (
     InvokeBadRequestError,
     InvokeError,
     InvokeModelNotFoundError,
+    InvokeOverloadedError,
+    InvokePermissionDeniedError,
     InvokeQuotaExhaustedError,
     InvokeRateLimitError,
     InvokeServerUnavailableError,
@@ -340,14 +342,14 @@ def _compact_arguments(raw: str) -> str:
 _TYPE_CLASSES: dict[str, type[InvokeError]] = {
     "invalid_request_error": InvokeBadRequestError,
     "authentication_error": InvokeAuthorizationError,
-    "permission_error": InvokeAuthorizationError,
+    "permission_error": InvokePermissionDeniedError,
     "not_found_error": InvokeModelNotFoundError,
     "request_too_large": InvokeBadRequestError,
     "rate_limit_error": InvokeRateLimitError,
     "billing_error": InvokeQuotaExhaustedError,
     "api_error": InvokeServerUnavailableError,
     "timeout_error": InvokeServerUnavailableError,
-    "overloaded_error": InvokeServerUnavailableError,
+    "overloaded_error": InvokeOverloadedError,
 }
 
 
@@ -383,7 +385,7 @@ def _error(
         detail = f"{error_type}: {message}" if message else error_type
     else:
         detail = message or where
-    exc = build_error(cls, provider, status, detail, headers, body, request_id_header="request-id")
+    exc = build_error(cls, provider, status, detail, headers, body, request_id_header="request-id", code=error_type)
     if exc.request_id is None and request_id:
         exc.request_id = request_id
     return exc

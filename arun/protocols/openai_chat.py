@@ -244,10 +244,10 @@ def _error_from_object(provider: str, err: _ErrorObject, status: int | None, hea
             status = 503
         else:
             status = 400
-        cls = refine(class_for_status(status), err.type, code, err.message)
-        return build_error(cls, provider, None, err.message or "error event in stream", headers, body)
-    cls = refine(class_for_status(status), err.type, code, err.message)
-    return build_error(cls, provider, status, err.message or f"HTTP {status}", headers, body)
+        cls = refine(class_for_status(status), err.type, code, err.message, codes=(err.type, code))
+        return build_error(cls, provider, None, err.message or "error event in stream", headers, body, code=code or err.type)
+    cls = refine(class_for_status(status), err.type, code, err.message, codes=(err.type, code))
+    return build_error(cls, provider, status, err.message or f"HTTP {status}", headers, body, code=code or err.type)
 
 
 def classify_error(provider: str, status: int, headers: Mapping[str, str], body: bytes) -> InvokeError:

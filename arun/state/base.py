@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from arun.errors import ArunError
+
 __all__ = [
     "LB_INDEX_WRAP",
     "LB_INDEX_TTL",
@@ -35,7 +37,7 @@ LB_INDEX_WRAP = 10_000_000
 LB_INDEX_TTL = 3600
 
 
-class StateUnavailableError(ValueError):
+class StateUnavailableError(ArunError, ValueError):
     """The shared state backend cannot be reached (down, or went away).
 
     The store keeps working once the backend returns: the next call reconnects.

@@ -270,3 +270,48 @@ def test_merge_hidden_without_stored_value_raises():
         merge_hidden({"api_key": HIDDEN_VALUE}, {}, {"api_key"})
     with pytest.raises(CredentialsValidateFailedError):
         merge_hidden({"api_key": HIDDEN_VALUE}, None, {"api_key"})
+
+
+# ------------------------------------------------------------------ typed errors on bad key material and bad input
+
+
+def _ec_public_pem() -> str:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pub = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+@pytest.mark.parametrize(
+    "public_pem",
+    [
+        "-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n",  # valid base64, not a key
+        "-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n",
+        "P",
+        "",
+    ],
+)
+def test_corrupt_stored_public_key_raises_typed_error(key_a, public_pem):
+    with pytest.raises(CredentialDecryptError) as info:
+        TenantKey.load("tenant-a", public_pem, key_a.encrypted_private_key, MASTER)
+    assert "tenant-a" in str(info.value) and "public key" in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # no raw library error attached
+
+
+def test_non_rsa_public_key_raises_typed_error():
+    with pytest.raises(CredentialDecryptError, match="tenant-x"):
+        TenantKey("tenant-x", _ec_public_pem(), None)
+
+
+def test_corrupt_dify_pem_raises_typed_error():
+    with pytest.raises(CredentialDecryptError, match="tenant-a"):
+        TenantKey.from_dify_pem("tenant-a", b"-----BEGIN RSA PRIVATE KEY-----\nxx\n-----END RSA PRIVATE KEY-----\n", MASTER)
+
+
+@pytest.mark.parametrize("value", [["sk-a", "sk-b"], {"k": "v"}, 12345, b"sk-bytes"])
+def test_non_text_secret_raises_validate_error_naming_the_field(key_a, value):
+    with pytest.raises(CredentialsValidateFailedError) as info:
+        encrypt_credentials(key_a, {"api_key": value, "endpoint_url": "https://x"}, {"api_key"})
+    assert "api_key" in str(info.value) and type(value).__name__ in str(info.value)
+    with pytest.raises(CredentialsValidateFailedError):
+        encrypt_token(key_a, value)

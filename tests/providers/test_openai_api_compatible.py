@@ -25,6 +25,8 @@ from arun.errors import (
     InvokeAuthorizationError,
     InvokeBadRequestError,
     InvokeError,
+    InvokeOverloadedError,
+    InvokePermissionDeniedError,
     InvokeRateLimitError,
     InvokeServerUnavailableError,
     InvokeStreamInterruptedError,
@@ -375,12 +377,12 @@ async def test_stream_cut_before_finish_is_interrupted(rt: ModelRuntime, creds: 
 
 STATUS_CLASSES = [
     (401, InvokeAuthorizationError),
-    (403, InvokeAuthorizationError),
+    (403, InvokePermissionDeniedError),
     (429, InvokeRateLimitError),
     (500, InvokeServerUnavailableError),
     (502, InvokeServerUnavailableError),
     (503, InvokeServerUnavailableError),
-    (529, InvokeServerUnavailableError),
+    (529, InvokeOverloadedError),
 ]
 
 

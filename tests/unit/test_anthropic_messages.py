@@ -25,6 +25,8 @@ from arun.errors import (
     InvokeContextLengthExceededError,
     InvokeError,
     InvokeModelNotFoundError,
+    InvokeOverloadedError,
+    InvokePermissionDeniedError,
     InvokeQuotaExhaustedError,
     InvokeRateLimitError,
     InvokeServerUnavailableError,
@@ -365,7 +367,7 @@ def test_stream_without_final_blank_line_still_completes():
 @pytest.mark.parametrize(
     "error_type,cls",
     [
-        ("overloaded_error", InvokeServerUnavailableError),
+        ("overloaded_error", InvokeOverloadedError),
         ("api_error", InvokeServerUnavailableError),
         ("rate_limit_error", InvokeRateLimitError),
         ("authentication_error", InvokeAuthorizationError),
@@ -401,13 +403,13 @@ def err_body(error_type: str, message: str) -> bytes:
         (400, "invalid_request_error", "prompt is too long: 208656 tokens > 200000 maximum", InvokeContextLengthExceededError),
         (401, "authentication_error", "invalid x-api-key", InvokeAuthorizationError),
         (402, "billing_error", "Your credit balance is too low", InvokeQuotaExhaustedError),
-        (403, "permission_error", "no permission", InvokeAuthorizationError),
+        (403, "permission_error", "no permission", InvokePermissionDeniedError),
         (404, "not_found_error", "model: claude-nope", InvokeModelNotFoundError),
         (413, "request_too_large", "Request exceeds the maximum allowed number of bytes.", InvokeBadRequestError),
         (429, "rate_limit_error", "slow down", InvokeRateLimitError),
         (500, "api_error", "Internal server error", InvokeServerUnavailableError),
         (504, "timeout_error", "Request timed out", InvokeServerUnavailableError),
-        (529, "overloaded_error", "Overloaded", InvokeServerUnavailableError),
+        (529, "overloaded_error", "Overloaded", InvokeOverloadedError),
     ],
 )
 def test_classify_error_table(status, error_type, message, cls):
@@ -427,7 +429,7 @@ def test_classify_error_retry_after_and_body_request_id():
 @pytest.mark.parametrize(
     "status,body,cls",
     [
-        (529, b"", InvokeServerUnavailableError),
+        (529, b"", InvokeOverloadedError),
         (502, b"<html>Bad Gateway</html>", InvokeServerUnavailableError),
         (404, b"not found", InvokeModelNotFoundError),
         (408, b'{"type":"error","error":{"type":"timeout_error","message":"t"}}', InvokeTimeoutError),

@@ -2,7 +2,7 @@
 
 Rows are modelled on Dify's tables (``tenants``, ``providers``, ``provider_models``,
 ``provider_model_settings``, ``load_balancing_model_configs``,
-``tenant_default_models``).  ``encrypted_config`` is JSON text whose secret
+``tenant_default_models``), plus arun's ``quota_reservations`` (migration 3).  ``encrypted_config`` is JSON text whose secret
 fields hold base64 blobs from :mod:`arun.manager.crypto`; model types are stored
 in Dify's origin spelling (``text-generation``, ``embeddings``, ``reranking``, ...)
 and returned as :class:`~arun.entities.ModelType`.
@@ -20,10 +20,12 @@ from enum import Enum
 from typing import Any
 
 from arun.entities import ModelType
+from arun.errors import ArunError
 
 __all__ = [
     "StoreError",
     "StoreUnavailableError",
+    "QuotaChargeError",
     "StoreConflictError",
     "ProviderType",
     "ProviderQuotaType",
@@ -33,6 +35,7 @@ __all__ = [
     "ProviderModelSetting",
     "LoadBalancingConfig",
     "TenantDefaultModel",
+    "QuotaReservationRecord",
     "CredentialStore",
     "parse_config",
     "quota_is_valid",
@@ -42,12 +45,31 @@ __all__ = [
 ]
 
 
-class StoreError(Exception):
+class StoreError(ArunError):
     """A credential-store operation failed; nothing was partially written."""
 
 
 class StoreUnavailableError(StoreError):
     """The database is unreachable or the connection was lost; retry later."""
+
+    #: True when the connection was lost while a COMMIT was in flight: the change may or may
+    #: not have been applied (every other loss leaves nothing written).
+    commit_unknown: bool = False
+
+
+class QuotaChargeError(StoreUnavailableError):
+    """The database connection was lost while charging quota, and every retry failed too.
+
+    ``recorded`` says what happened, in the message too: False -- the charge was not
+    recorded; None -- it may have been (a COMMIT's reply was lost).  Retrying with the same
+    ``reservation_id`` never charges twice, and releasing it gives back what was recorded.
+    """
+
+    def __init__(self, message: str, *, reservation_id: str, recorded: bool | None) -> None:
+        super().__init__(message)
+        self.reservation_id = reservation_id
+        self.recorded = recorded
+        self.commit_unknown = recorded is None
 
 
 class StoreConflictError(StoreError):
@@ -141,6 +163,27 @@ class LoadBalancingConfig:
 
     def config(self) -> dict[str, Any]:
         return parse_config(self.encrypted_config)
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaReservationRecord:
+    """One call's quota charge, recorded under its reservation id.
+
+    ``reserved`` is what was taken up front, ``charged`` what the call is charged now
+    (after settling: its real use, clamped at the limit; after releasing: 0), ``actual``
+    the real use it was settled with (``actual - charged`` is use the limit could not take).
+    """
+
+    id: str
+    tenant_id: str
+    provider_name: str
+    quota_type: str
+    reserved: int
+    charged: int
+    state: str  # reserved | settled | released
+    actual: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,21 +296,46 @@ class CredentialStore(ABC):
     @abstractmethod
     async def mark_provider_used(self, tenant_id: str, provider_name: str) -> None: ...
 
+    # quota, charged through reservation ids
     @abstractmethod
-    async def deduct_quota(self, tenant_id: str, provider_name: str, amount: int, *, quota_type: str | None = None, provider_type: ProviderType | str = ProviderType.SYSTEM) -> bool:
-        """Atomically add ``amount`` to ``quota_used`` if it stays within ``quota_limit`` (or −1).
+    async def reserve_quota(self, tenant_id: str, provider_name: str, amount: int, *, quota_type: str | None, reservation_id: str) -> QuotaReservationRecord | None:
+        """Charge ``amount`` to a SYSTEM row if it stays within ``quota_limit`` (or −1), and record it.
 
-        One conditional UPDATE, so concurrent deductions never overshoot.  With
-        ``quota_type=None`` the first row in paid > free > trial order that can take
-        the amount is charged.  Returns whether a row was charged.
+        The check, the charge and the record are one transaction, so concurrent
+        reservations never overshoot.  ``quota_type=None`` takes the first row in paid >
+        free > trial order that can take the amount.  Returns the reservation, or None
+        when no row can take it (nothing recorded).  The same ``reservation_id`` again
+        returns the recorded reservation without charging: a retry after a lost reply
+        never charges twice.  A lost connection is retried with the same id; when it
+        still fails, :class:`QuotaChargeError` says whether the charge was recorded.
         """
 
     @abstractmethod
-    async def refund_quota(self, tenant_id: str, provider_name: str, amount: int, *, quota_type: str) -> None:
-        """Give back a reservation atomically: ``quota_used - amount``, never below 0."""
+    async def settle_quota(self, reservation_id: str, actual_amount: int) -> QuotaReservationRecord | None:
+        """Adjust a reservation's charge to ``actual_amount`` (the increase clamped at the limit, a
+        decrease refunded, ``quota_used`` never below 0) and mark it settled.
+
+        Idempotent: a settled or released reservation is returned unchanged.  None for an unknown id.
+        """
+
+    @abstractmethod
+    async def release_quota(self, reservation_id: str) -> QuotaReservationRecord | None:
+        """Refund an open reservation and mark it released; idempotent, None for an unknown id."""
+
+    @abstractmethod
+    async def get_quota_reservation(self, reservation_id: str) -> QuotaReservationRecord | None: ...
+
+    @abstractmethod
+    async def sweep_quota_reservations(self, before: datetime) -> tuple[int, int]:
+        """Reconcile reservations older than ``before``: release the ones still open (their call
+        died without settling) and delete the finished ones.  Returns (released, deleted)."""
 
     @abstractmethod
     async def list_tenants(self) -> list[Tenant]: ...
+
+    async def count_sealed_tenants(self) -> int:
+        """How many tenants hold a private key sealed under the master key (the rows a new key would orphan)."""
+        return sum(1 for t in await self.list_tenants() if t.encrypted_private_key)
 
     # provider models
     @abstractmethod

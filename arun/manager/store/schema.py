@@ -96,8 +96,29 @@ _V1 = [
 #: ``[{"provider": ..., "model": ..., "triggers": ["InvokeRateLimitError", ...]}, ...]``.
 _V2 = ["ALTER TABLE provider_model_settings ADD COLUMN fallbacks TEXT"]
 
+#: v3: quota charged through reservation ids, so that a charge retried after a lost reply is
+#: never applied twice.  ``charged`` is what the call is charged now (after settling its real
+#: use clamped at the limit, after releasing 0), ``actual`` the real use it was settled with.
+_V3 = [
+    """CREATE TABLE quota_reservations (
+        id TEXT PRIMARY KEY,
+        provider_id TEXT NOT NULL REFERENCES providers(id) ON DELETE CASCADE,
+        tenant_id TEXT NOT NULL,
+        provider_name TEXT NOT NULL,
+        quota_type TEXT NOT NULL,
+        reserved BIGINT NOT NULL CHECK (reserved >= 0),
+        charged BIGINT NOT NULL CHECK (charged >= 0),
+        actual BIGINT,
+        state TEXT NOT NULL DEFAULT 'reserved' CHECK (state IN ('reserved', 'settled', 'released')),
+        created_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        updated_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP
+    )""",
+    "CREATE INDEX quota_reservations_state_idx ON quota_reservations (state, created_at)",
+    "CREATE INDEX quota_reservations_provider_idx ON quota_reservations (provider_id)",
+]
+
 #: (version, statements), in order.
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2)]
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3)]
 
 
 def render(statement: str, ts_type: str) -> str:

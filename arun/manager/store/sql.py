@@ -1,16 +1,27 @@
-"""The SQL shared by both stores: every operation is one statement (atomic by itself).
+"""The SQL shared by both stores.
 
-Statements use ``$n`` placeholders (asyncpg's); the SQLite store rewrites them to
-SQLite's numbered ``?n``.  A backend provides :meth:`SqlStore._fetch`, which maps
-driver errors to :class:`StoreError` / :class:`StoreUnavailableError` and may retry
-an idempotent statement once after a lost connection.
+Every operation is one statement (atomic by itself), except the quota reservations,
+which check, charge and record in one transaction.  Statements use ``$n``
+placeholders (asyncpg's); the SQLite store rewrites them to SQLite's numbered
+``?n``.  A backend provides :meth:`SqlStore._fetch`, which maps driver errors to
+:class:`StoreError` / :class:`StoreUnavailableError` and may retry an idempotent
+statement once after a lost connection, and :meth:`SqlStore._transaction`, which runs
+several statements on one connection in one transaction and says whether a lost
+connection took a COMMIT with it (``StoreUnavailableError.commit_unknown``).
+
+Quota charging is idempotent by reservation id, so a lost connection is retried (with
+the same id, after :attr:`SqlStore.quota_retry_delays`) rather than reported; when the
+retries fail too, :class:`QuotaChargeError` says in plain words whether the charge was
+recorded.
 """
 
 from __future__ import annotations
 
+import asyncio
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
 
 from arun.entities import ModelType
 from arun.manager.store.base import (
@@ -20,6 +31,10 @@ from arun.manager.store.base import (
     ProviderModelSetting,
     ProviderRecord,
     ProviderType,
+    QuotaChargeError,
+    QuotaReservationRecord,
+    StoreConflictError,
+    StoreUnavailableError,
     Tenant,
     TenantDefaultModel,
     dump_config,
@@ -31,6 +46,9 @@ from arun.manager.store.base import (
 __all__ = ["SqlStore"]
 
 Row = Mapping[str, Any]
+#: Runs one statement inside a :meth:`SqlStore._transaction`.
+Execute = Callable[[str, Sequence[Any]], Awaitable[list[Row]]]
+T = TypeVar("T")
 
 _QUOTA_RANK = "CASE quota_type WHEN 'paid' THEN 0 WHEN 'free' THEN 1 WHEN 'trial' THEN 2 ELSE 3 END"
 _FITS = "quota_limit IS NOT NULL AND (quota_limit = -1 OR quota_used + CAST($4 AS BIGINT) <= quota_limit)"
@@ -92,11 +110,52 @@ def _ptype(value: ProviderType | str) -> str:
     return ProviderType(value).value
 
 
+def _reservation(r: Row) -> QuotaReservationRecord:
+    return QuotaReservationRecord(
+        r["id"], r["tenant_id"], r["provider_name"], r["quota_type"], int(r["reserved"]), int(r["charged"]), r["state"],
+        None if r["actual"] is None else int(r["actual"]), to_utc(r["created_at"]), to_utc(r["updated_at"]),
+    )  # fmt: skip
+
+
+def _check_amount(amount: int) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+        raise ValueError("quota amount must be a non-negative integer")
+
+
+#: What each quota operation is called in a lost-connection message, and what was (not) recorded.
+_LOST = {
+    "reserve": ("charging quota (reservation {rid})", "the charge was not recorded",
+                "whether the charge was recorded is not known: retrying with the same reservation id never charges "
+                "twice, and releasing it gives back whatever was recorded"),
+    "settle": ("settling quota reservation {rid}", "the settlement was not recorded (the reservation still holds its charge)",
+               "whether the settlement was recorded is not known: settling it again is safe"),
+    "release": ("releasing quota reservation {rid}", "the refund was not recorded (the reservation still holds its charge)",
+                "whether the refund was recorded is not known: releasing it again is safe"),
+}  # fmt: skip
+
+
 class SqlStore(CredentialStore):
     """CRUD in portable SQL (PostgreSQL ≥ 9.5 / SQLite ≥ 3.35: ON CONFLICT, RETURNING)."""
 
+    #: Row lock of a SELECT inside a transaction (SQLite's ``BEGIN IMMEDIATE`` already locks the database).
+    _ROW_LOCK = ""
+    #: The pauses before each retry of a quota transaction after a lost connection (one retry per entry).
+    quota_retry_delays: tuple[float, ...] = (0.05, 0.25)
+
     @abstractmethod
     async def _fetch(self, sql: str, args: Sequence[Any] = (), *, retry: bool = True) -> list[Row]: ...
+
+    @abstractmethod
+    async def _transaction(self, body: Callable[[Execute], Awaitable[T]]) -> T:
+        """Run ``body(execute)`` in one transaction on one connection, committed when it returns.
+
+        Driver errors map as in :meth:`_fetch`; a connection lost while the COMMIT was in
+        flight raises :class:`StoreUnavailableError` with ``commit_unknown=True``.
+        """
+
+    def _timestamp(self, value: datetime) -> Any:
+        """A datetime as the driver binds it against a timestamp column."""
+        return to_utc(value)
 
     async def _fetchrow(self, sql: str, args: Sequence[Any] = (), *, retry: bool = True) -> Row | None:
         rows = await self._fetch(sql, args, retry=retry)
@@ -177,33 +236,142 @@ class SqlStore(CredentialStore):
             (tenant_id, provider_name),
         )
 
-    async def deduct_quota(self, tenant_id: str, provider_name: str, amount: int, *, quota_type: str | None = None, provider_type: ProviderType | str = ProviderType.SYSTEM) -> bool:
-        if not isinstance(amount, int) or amount < 0:
-            raise ValueError("quota amount must be a non-negative integer")
-        rows = await self._fetch(
-            "UPDATE providers SET quota_used = quota_used + CAST($4 AS BIGINT), updated_at = CURRENT_TIMESTAMP"
-            " WHERE id = (SELECT id FROM providers WHERE tenant_id = $1 AND provider_name = $2"
-            " AND provider_type = $3 AND (CAST($5 AS TEXT) IS NULL OR quota_type = $5)"
-            f" AND {_FITS} ORDER BY {_QUOTA_RANK} LIMIT 1)"
-            f" AND {_FITS} RETURNING id",
-            (tenant_id, provider_name, _ptype(provider_type), amount, quota_type),
-            retry=False,
-        )
-        return bool(rows)
+    # ------------------------------------------------------------------ quota reservations
 
-    async def refund_quota(self, tenant_id: str, provider_name: str, amount: int, *, quota_type: str) -> None:
-        if not isinstance(amount, int) or amount < 0:
-            raise ValueError("quota amount must be a non-negative integer")
-        await self._fetch(
-            "UPDATE providers SET quota_used = CASE WHEN quota_used >= CAST($4 AS BIGINT)"
-            " THEN quota_used - CAST($4 AS BIGINT) ELSE 0 END"
-            " WHERE tenant_id = $1 AND provider_name = $2 AND provider_type = 'system' AND quota_type = $3 RETURNING id",
-            (tenant_id, provider_name, quota_type, amount),
-            retry=False,
+    async def reserve_quota(self, tenant_id: str, provider_name: str, amount: int, *, quota_type: str | None, reservation_id: str) -> QuotaReservationRecord | None:
+        _check_amount(amount)
+
+        async def body(execute: Execute, retried: bool) -> QuotaReservationRecord | None:
+            if retried:  # the first attempt may have committed before its reply was lost
+                rows = await execute("SELECT * FROM quota_reservations WHERE id = $1", (reservation_id,))
+                if rows:
+                    return _reservation(rows[0])
+            picked = await execute(
+                "UPDATE providers SET quota_used = quota_used + CAST($4 AS BIGINT), updated_at = CURRENT_TIMESTAMP"
+                " WHERE id = (SELECT id FROM providers WHERE tenant_id = $1 AND provider_name = $2"
+                " AND provider_type = $3 AND (CAST($5 AS TEXT) IS NULL OR quota_type = $5)"
+                f" AND {_FITS} ORDER BY {_QUOTA_RANK} LIMIT 1)"
+                f" AND {_FITS} RETURNING id, quota_type",
+                (tenant_id, provider_name, ProviderType.SYSTEM.value, amount, quota_type),
+            )
+            if not picked:
+                return None
+            rows = await execute(
+                "INSERT INTO quota_reservations (id, provider_id, tenant_id, provider_name, quota_type, reserved, charged)"
+                " VALUES ($1, $2, $3, $4, $5, CAST($6 AS BIGINT), CAST($6 AS BIGINT)) RETURNING *",
+                (reservation_id, picked[0]["id"], tenant_id, provider_name, picked[0]["quota_type"], amount),
+            )  # a concurrent attempt with this id already inserted it: a conflict, rolled back, then read
+            return _reservation(rows[0])
+
+        return await self._quota_transaction("reserve", reservation_id, body)
+
+    async def settle_quota(self, reservation_id: str, actual_amount: int) -> QuotaReservationRecord | None:
+        _check_amount(actual_amount)
+
+        async def body(execute: Execute, retried: bool) -> QuotaReservationRecord | None:
+            row = await self._open_reservation(execute, reservation_id)
+            if row is None or row["state"] != "reserved":
+                return None if row is None else _reservation(row)
+            charged = int(row["charged"])
+            delta = actual_amount - charged
+            if delta:
+                (prov,) = await execute(f"SELECT quota_limit, quota_used FROM providers WHERE id = $1{self._ROW_LOCK}", (row["provider_id"],))
+                limit, used = prov["quota_limit"], int(prov["quota_used"])
+                if delta < 0:  # refund (quota_used never below 0); the call is charged its real use
+                    change, charged = -min(-delta, used), actual_amount
+                elif limit == -1:
+                    change = delta
+                else:  # charge the rest, clamped at the limit
+                    change = max(0, min(delta, (limit if limit is not None else used) - used))
+                if change:
+                    await execute(
+                        "UPDATE providers SET quota_used = quota_used + CAST($2 AS BIGINT), updated_at = CURRENT_TIMESTAMP WHERE id = $1",
+                        (row["provider_id"], change),
+                    )
+                if delta > 0:
+                    charged += change
+            rows = await execute(
+                "UPDATE quota_reservations SET charged = CAST($2 AS BIGINT), actual = CAST($3 AS BIGINT), state = 'settled',"
+                " updated_at = CURRENT_TIMESTAMP WHERE id = $1 RETURNING *",
+                (reservation_id, charged, actual_amount),
+            )
+            return _reservation(rows[0])
+
+        return await self._quota_transaction("settle", reservation_id, body)
+
+    async def release_quota(self, reservation_id: str) -> QuotaReservationRecord | None:
+        async def body(execute: Execute, retried: bool) -> QuotaReservationRecord | None:
+            row = await self._open_reservation(execute, reservation_id)
+            if row is None or row["state"] != "reserved":
+                return None if row is None else _reservation(row)
+            if row["charged"]:
+                await execute(
+                    "UPDATE providers SET quota_used = CASE WHEN quota_used >= CAST($2 AS BIGINT)"
+                    " THEN quota_used - CAST($2 AS BIGINT) ELSE 0 END, updated_at = CURRENT_TIMESTAMP WHERE id = $1",
+                    (row["provider_id"], row["charged"]),
+                )
+            rows = await execute(
+                "UPDATE quota_reservations SET charged = 0, state = 'released', updated_at = CURRENT_TIMESTAMP"
+                " WHERE id = $1 RETURNING *",
+                (reservation_id,),
+            )
+            return _reservation(rows[0])
+
+        return await self._quota_transaction("release", reservation_id, body)
+
+    async def get_quota_reservation(self, reservation_id: str) -> QuotaReservationRecord | None:
+        row = await self._fetchrow("SELECT * FROM quota_reservations WHERE id = $1", (reservation_id,))
+        return _reservation(row) if row else None
+
+    async def sweep_quota_reservations(self, before: datetime) -> tuple[int, int]:
+        when = self._timestamp(before)
+        deleted = await self._fetch("DELETE FROM quota_reservations WHERE state <> 'reserved' AND updated_at < $1 RETURNING id", (when,))
+        stale = await self._fetch("SELECT id FROM quota_reservations WHERE state = 'reserved' AND created_at < $1", (when,))
+        released = 0
+        for row in stale:  # one transaction each: the same locks in the same order as a concurrent settle
+            rec = await self.release_quota(row["id"])
+            released += rec is not None and rec.state == "released"
+        return released, len(deleted)
+
+    async def _open_reservation(self, execute: Execute, reservation_id: str) -> Row | None:
+        rows = await execute(f"SELECT * FROM quota_reservations WHERE id = $1{self._ROW_LOCK}", (reservation_id,))
+        return rows[0] if rows else None
+
+    async def _quota_transaction(self, op: str, reservation_id: str, body: Callable[[Execute, bool], Awaitable[T]]) -> T:
+        """Run a quota transaction, retried with the same reservation id after a lost connection."""
+        maybe_recorded = False
+        lost: StoreUnavailableError | None = None
+        pauses = (0.0, *self.quota_retry_delays)
+        for attempt, pause in enumerate(pauses):
+            if pause:
+                await asyncio.sleep(pause)
+            retried = attempt > 0
+
+            async def run(execute: Execute) -> T:
+                return await body(execute, retried)
+
+            try:
+                return await self._transaction(run)
+            except StoreConflictError:
+                if op != "reserve" or attempt + 1 == len(pauses):
+                    raise
+                maybe_recorded = True  # another attempt with this id got there first: read it back
+            except StoreUnavailableError as exc:
+                lost = exc
+                maybe_recorded = maybe_recorded or exc.commit_unknown
+        what, not_recorded, unknown = _LOST[op]
+        message = (
+            f"the database connection was lost while {what.format(rid=reservation_id)}; "
+            f"{unknown if maybe_recorded else not_recorded} ({lost})"
         )
+        raise QuotaChargeError(message, reservation_id=reservation_id, recorded=None if maybe_recorded else False) from lost
 
     async def list_tenants(self) -> list[Tenant]:
         return [_tenant(row) for row in await self._fetch("SELECT * FROM tenants ORDER BY created_at, id")]
+
+    async def count_sealed_tenants(self) -> int:
+        row = await self._fetchrow("SELECT COUNT(*) AS n FROM tenants WHERE encrypted_private_key <> ''")
+        return int(row["n"]) if row else 0
 
     # ------------------------------------------------------------------ provider models
 

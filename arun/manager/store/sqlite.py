@@ -1,10 +1,11 @@
 """The embedded default store: one aiosqlite connection, zero setup.
 
 The connection runs in autocommit mode (every statement is its own atomic
-transaction); an :class:`asyncio.Lock` keeps one statement or migration at a
-time on it.  File databases use WAL and a busy timeout so several processes can
-share one file; ``deduct_quota`` stays a single conditional UPDATE, which SQLite
-executes under its write lock, so it cannot overshoot across processes either.
+transaction); an :class:`asyncio.Lock` keeps one statement, transaction or
+migration at a time on it.  File databases use WAL and a busy timeout so several
+processes can share one file; a quota reservation is one ``BEGIN IMMEDIATE``
+transaction, which holds SQLite's write lock from its first statement, so it
+cannot overshoot across processes either.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import asyncio
 import os
 import re
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -24,10 +26,12 @@ from arun.manager.store.base import (
     StoreUnavailableError,
 )
 from arun.manager.store.schema import MIGRATIONS, SCHEMA_VERSION_DDL, render
-from arun.manager.store.sql import Row, SqlStore
+from arun.manager.store.sql import Execute, Row, SqlStore
 from arun.redact import redact
 
 __all__ = ["SqliteStore"]
+
+T = TypeVar("T")
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 _UNAVAILABLE = ("unable to open", "database is locked", "disk i/o", "readonly", "no such file", "disk is full")
@@ -131,3 +135,42 @@ class SqliteStore(SqlStore):
                 raise
             raise mapped from exc
         return list(rows)  # type: ignore[arg-type]
+
+    async def _transaction(self, body: Callable[[Execute], Awaitable[T]]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise StoreError("store is closed")
+
+        async def execute(sql: str, args: Sequence[Any]) -> list[Row]:
+            cur = await conn.execute(_to_sqlite(sql), tuple(args))
+            rows = await cur.fetchall()
+            await cur.close()
+            return list(rows)  # type: ignore[arg-type]
+
+        try:
+            async with self._lock:
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = await body(execute)
+                    await conn.execute("COMMIT")  # a failed COMMIT (busy, I/O) leaves the transaction open: rolled back
+                except BaseException:
+                    await _rollback_quietly(conn)
+                    raise
+                return result
+        except BaseException as exc:
+            mapped = _map_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def _timestamp(self, value: datetime) -> Any:
+        # CURRENT_TIMESTAMP's text form, in UTC: compared as text
+        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return aware.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+async def _rollback_quietly(conn: aiosqlite.Connection) -> None:
+    try:
+        await conn.execute("ROLLBACK")
+    except (sqlite3.Error, ValueError):  # no transaction left open, or the connection is gone
+        pass
