@@ -16,11 +16,11 @@ errors were plain ``Exception`` and stay out of ``ValueError``.
     │   │   └── InvokeStreamInterruptedError         the upstream cut a stream after it started
     │   ├── InvokeServerUnavailableError             5xx, 409
     │   │   ├── InvokeOverloadedError                529, Anthropic ``overloaded_error``
-    │   │   └── ConfigsCoolingError                  arun.policy.router: every config cools
+    │   │   └── ConfigsCoolingError                  arun.policy.routes: every config cools
     │   ├── InvokeRateLimitError                     429
     │   │   ├── InvokeQuotaExhaustedError            402, ``insufficient_quota``, billing
-    │   │   ├── LimitExceededError                   arun.policy.limits: a local rpm/tpm limit
-    │   │   └── ConfigsRateLimitedError              arun.policy.router: every config rate limited
+    │   │   ├── LimitExceededError                   arun.policy.limits_spec: a local rpm/tpm limit
+    │   │   └── ConfigsRateLimitedError              arun.policy.routes: every config rate limited
     │   ├── InvokeAuthorizationError                 401
     │   │   └── InvokePermissionDeniedError          403, ``permission_error``
     │   └── InvokeBadRequestError                    other 4xx
@@ -33,7 +33,8 @@ errors were plain ``Exception`` and stay out of ``ValueError``.
     │   ├── ModelNotFoundError
     │   ├── ModelTypeNotSupportedError
     │   │   └── ModelTypeMismatchError               arun.manager.errors: invoke_llm on an embedding instance
-    │   └── ParameterValidationError
+    │   ├── ParameterValidationError
+    │   └── BenchUsageError                          arun.bench.errors: a bad ``arun bench`` argument
     ├── SchemaError (ValueError)                     a provider or model YAML that does not load
     ├── ManagerError (ValueError)                    arun.manager.errors
     │   ├── TenantNotFoundError
@@ -42,7 +43,6 @@ errors were plain ``Exception`` and stay out of ``ValueError``.
     │   ├── QuotaExceededError                       the system quota is used up (raised before calling)
     │   ├── NoPermissionError
     │   └── LBConfigNotFoundError
-    ├── NoAvailableCredentialsError (ValueError)     arun.manager.balancer: every config cools
     ├── CredentialDecryptError (ValueError)          arun.manager.crypto: a stored secret or key does not load
     ├── EaxTagError (ValueError)                     arun.manager._eax: a Dify HYBRID blob fails its tag
     ├── MasterKeyError (ValueError)                  arun.manager.crypto: missing, malformed or refused master key
@@ -51,6 +51,8 @@ errors were plain ``Exception`` and stay out of ``ValueError``.
     │   │   └── QuotaChargeError                     lost while charging quota; says whether it was recorded
     │   └── StoreConflictError                       a unique constraint (duplicate id)
     ├── StateUnavailableError (ValueError)           arun.state: the shared state backend is unreachable
+    ├── RunDeclined                                  arun.bench.estimate: the user declined a paid run
+    ├── ProbeFailed                                  arun.bench.runner: the first request of a run failed
     └── TokenizerDataError (RuntimeError)            arun.tokenizers: BPE rank data missing or corrupt
 
 The ``Invoke*Error`` classes and their descriptions match Dify's; the refinements

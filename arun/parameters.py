@@ -31,11 +31,11 @@ def _check_range(rule: ParameterRule, value: float) -> None:
 def _check(rule: ParameterRule, value: Any) -> None:
     name, kind = rule.name, rule.type
     if kind is ParameterType.INT:
-        if not isinstance(value, int):
+        if not isinstance(value, int) or value.__class__ is bool:  # True is an int to Python, not to a model
             raise _fail(name, "should be int.", "type")
         _check_range(rule, value)
     elif kind is ParameterType.FLOAT:
-        if not isinstance(value, (int, float)):
+        if not isinstance(value, (int, float)) or value.__class__ is bool:
             raise _fail(name, "should be float.", "type")
         if rule.precision is not None:
             if rule.precision == 0:

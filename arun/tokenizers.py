@@ -36,6 +36,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from arun.errors import ArunError
+
 if TYPE_CHECKING:  # pragma: no cover
     import tiktoken
 
@@ -63,7 +65,7 @@ DEFAULT_ENCODING = "gpt2"
 ASYNC_THRESHOLD_CHARS = 2_000
 
 
-class TokenizerDataError(RuntimeError):
+class TokenizerDataError(ArunError, RuntimeError):
     """The installed BPE rank data is missing or does not match its digest."""
 
 

@@ -14,12 +14,13 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from arun.bench.errors import BenchUsageError
+from arun.errors import ArunError
 from arun.pricing import rates
 
 __all__ = ["Estimate", "estimate_cost", "format_money", "confirm_run", "RunDeclined"]
 
 
-class RunDeclined(Exception):
+class RunDeclined(ArunError):
     """The user answered no at the confirmation prompt."""
 
 

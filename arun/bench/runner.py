@@ -15,10 +15,24 @@ from urllib.parse import urlsplit
 import arun
 from arun.bench import datasets
 from arun.bench.estimate import Estimate, confirm_run, estimate_cost
-from arun.bench.load import closed_loop, measure_embed, measure_llm, measure_rerank, open_loop, poisson_arrivals
+from arun.bench.load import (
+    closed_loop,
+    measure_embed,
+    measure_llm,
+    measure_rerank,
+    open_loop,
+    poisson_arrivals,
+)
 from arun.bench.metrics import Sample, summarize_level
 from arun.bench.report import LEGEND, format_table, level_label, write_json, write_plot
-from arun.bench.targets import Target, TargetSpec, endpoint_urls, load_credentials, open_target
+from arun.bench.targets import (
+    Target,
+    TargetSpec,
+    endpoint_urls,
+    load_credentials,
+    open_target,
+)
+from arun.errors import ArunError
 
 __all__ = ["ProbeFailed", "Workload", "execute", "run_levels"]
 
@@ -27,7 +41,7 @@ DEFAULT_REQUESTS = 100
 POOL = 256  # distinct prompts / batches / queries prepared when the request count is not known
 
 
-class ProbeFailed(Exception):
+class ProbeFailed(ArunError):
     """The request sent before measuring failed: the settings are wrong, nothing was measured."""
 
 
@@ -219,7 +233,7 @@ async def run_levels(
 async def _probe(work: Workload) -> None:
     """One request before measuring, so a wrong setting fails once instead of N times. Being
     rate limited is what a load test may be about: that is noted and the run goes on."""
-    from arun.errors import InvokeQuotaExhaustedError, InvokeRateLimitError
+    from arun.errors import ArunError, InvokeQuotaExhaustedError, InvokeRateLimitError
 
     try:
         await work.probe()

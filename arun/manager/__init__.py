@@ -43,7 +43,7 @@ an exhausted quota raises :class:`QuotaExceededError` before any upstream call.
 
 Calling models: ``instance = await manager.get_model_instance(tenant, provider, type, model)``
 (``provider=None`` → the default model), then ``invoke_llm`` (``stream=True`` →
-:class:`ManagedLLMStream`), ``get_llm_num_tokens``, ``invoke_text_embedding``,
+:class:`~arun.LLMStream`), ``get_llm_num_tokens``, ``invoke_text_embedding``,
 ``get_text_embedding_num_tokens``, ``invoke_rerank``, ``invoke_speech2text``, ``invoke_tts``,
 ``invoke_moderation``, ``get_tts_voices``.
 
@@ -72,7 +72,7 @@ from arun.manager.errors import (
     QuotaExceededError,
     TenantNotFoundError,
 )
-from arun.manager.instance import ManagedLLMStream, ModelInstance, PolicyBinding
+from arun.manager.instance import ModelInstance, PolicyBinding
 from arun.manager.manager import (
     INHERIT,
     LBConfigView,
@@ -94,7 +94,6 @@ __all__ = [
     "FallbackSpec",
     "LBConfigNotFoundError",
     "LBConfigView",
-    "ManagedLLMStream",
     "ManagerError",
     "MasterKeyError",
     "ModelDisabledError",

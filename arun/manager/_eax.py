@@ -20,12 +20,14 @@ import hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
+from arun.errors import ArunError
+
 __all__ = ["EaxTagError", "eax_decrypt", "eax_encrypt"]
 
 _BLOCK = 16
 
 
-class EaxTagError(ValueError):
+class EaxTagError(ArunError, ValueError):
     """The EAX tag did not verify: wrong key, or the data was altered."""
 
 

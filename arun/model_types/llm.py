@@ -6,7 +6,7 @@ import inspect
 from types import CoroutineType
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from time import perf_counter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from arun.callbacks import Callback, fire
 from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk, LLMUsage
@@ -61,8 +61,38 @@ def _check_tools(tools: Any) -> list[PromptMessageTool] | None:
     return list(tools)
 
 
+class CheckedCall(NamedTuple):
+    """An LLM call's inputs after validation (copies: the caller's objects are never touched)."""
+
+    schema: AIModelEntity
+    messages: list[PromptMessage]
+    parameters: dict[str, Any]
+    tools: list[PromptMessageTool] | None
+    stop: list[str] | None
+
+
 class LargeLanguageModel(AIModel):
     model_type: ClassVar[ModelType] = ModelType.LLM
+
+    async def check_inputs(
+        self,
+        model: str,
+        credentials: Mapping[str, Any],
+        prompt_messages: Any,
+        model_parameters: Any = None,
+        tools: Any = None,
+        stop: Any = None,
+    ) -> CheckedCall:
+        """Validate a call's inputs with the typed errors ``invoke`` raises (the manager and the
+        policy layer call this first, before any quota, limit or credential is touched)."""
+        schema = await self.require_schema(model, credentials)
+        return CheckedCall(
+            schema,
+            _check_messages(prompt_messages),
+            validate_parameters(schema.parameter_rules, model_parameters),
+            _check_tools(tools),
+            _check_stop(stop),
+        )
 
     async def invoke(
         self,
@@ -85,11 +115,9 @@ class LargeLanguageModel(AIModel):
         (never the headers that carry the credentials).
         """
         extras = check_extras(extra_headers, extra_body) if extra_headers is not None or extra_body is not None else None
-        schema = await self.require_schema(model, credentials)
-        messages = _check_messages(prompt_messages)
-        params = validate_parameters(schema.parameter_rules, model_parameters)
-        stop_list = _check_stop(stop)
-        tool_list = _check_tools(tools)
+        schema, messages, params, tool_list, stop_list = await self.check_inputs(
+            model, credentials, prompt_messages, model_parameters, tools, stop
+        )
         hooks = list(callbacks) if callbacks else []
         call = {
             "llm_instance": self,

@@ -73,7 +73,7 @@ class _State:
         self.delivered = 0
         self.replay: list[LLMResultChunk] = []
         self.finalizers: list[Finalizer] = []
-        self.decorators: list[Callable[[InvokeError], None]] = []
+        self.decorators: list[Callable[[InvokeError, StreamView], None]] = []
         self.error: BaseException | None = None
         self.outcome: StreamOutcome | None = None
         self.finalized = False
@@ -105,7 +105,7 @@ class _State:
         source = self.source
         try:
             if source.__class__ is AssembledStream:
-                batch = await source.next_batch()  # type: ignore[attr-defined]
+                batch = await source.next_batch()
             else:
                 batch = [await source.__anext__()]
         except StopAsyncIteration:
@@ -118,8 +118,10 @@ class _State:
             self.done = True
             await self.close_source()
             error = self.llm._transform_invoke_error(exc, self.model)
-            for decorate in self.decorators:
-                decorate(error)
+            if self.decorators:
+                view = StreamView(self)
+                for decorate in self.decorators:
+                    decorate(error, view)
             self.error, self.outcome = error, "error"
             if self.hooks:
                 await fire(self.hooks, "on_invoke_error", ex=error, **self.call)  # type: ignore[arg-type]
@@ -142,7 +144,9 @@ class _State:
         if self.finalized:
             return
         self.finalized = True
-        outcome: StreamOutcome = self.outcome or "cancelled"
+        if self.outcome is None:
+            self.outcome = "cancelled"
+        outcome: StreamOutcome = self.outcome
         view = StreamView(self)
         for finalizer in self.finalizers:
             try:
@@ -218,6 +222,10 @@ class StreamView:
         return self._s.delivered
 
     @property
+    def finish_reason(self) -> str | None:
+        return self._s.finish_reason
+
+    @property
     def usage(self) -> LLMUsage | None:
         return self._s.usage
 
@@ -286,8 +294,8 @@ class LLMStream:
         """Run ``finalizer(stream, outcome, error)`` once, when the stream ends (any way)."""
         self._s.finalizers.append(finalizer)
 
-    def on_error(self, decorate: Callable[[InvokeError], None]) -> None:
-        """Let ``decorate(error)`` add context to a failure during iteration before it is raised."""
+    def on_error(self, decorate: Callable[[InvokeError, StreamView], None]) -> None:
+        """Let ``decorate(error, view)`` add context to a failure during iteration before it is raised."""
         self._s.decorators.append(decorate)
 
     async def commit(self) -> bool:

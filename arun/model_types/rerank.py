@@ -32,14 +32,7 @@ class RerankModel(AIModel):
     ) -> RerankResult:
         """Documents sorted by score (desc), those below ``score_threshold`` dropped, at most ``top_n``."""
         extras = check_extras(extra_headers, extra_body)
-        if not isinstance(query, str):
-            raise ParameterValidationError("query should be a string", parameter="query")
-        if isinstance(docs, str) or not isinstance(docs, Sequence) or not all(isinstance(d, str) for d in docs):
-            raise ParameterValidationError("docs should be a list of strings", parameter="docs")
-        if score_threshold is not None and not isinstance(score_threshold, (int, float)):
-            raise ParameterValidationError("score_threshold should be a number", parameter="score_threshold")
-        if top_n is not None and (not isinstance(top_n, int) or isinstance(top_n, bool) or top_n < 1):
-            raise ParameterValidationError("top_n should be a positive int", parameter="top_n")
+        self.check_inputs(query, docs, score_threshold, top_n)
         await self.require_schema(model, credentials)
         if not docs:
             return RerankResult(model=model, docs=[])
@@ -56,6 +49,17 @@ class RerankModel(AIModel):
         if top_n is not None:
             kept = kept[:top_n]
         return RerankResult(model=result.model or model, docs=kept)
+
+    @staticmethod
+    def check_inputs(query: Any, docs: Any, score_threshold: Any = None, top_n: Any = None) -> None:
+        if not isinstance(query, str):
+            raise ParameterValidationError("query should be a string", parameter="query")
+        if isinstance(docs, str) or not isinstance(docs, Sequence) or not all(isinstance(d, str) for d in docs):
+            raise ParameterValidationError("docs should be a list of strings", parameter="docs")
+        if score_threshold is not None and (not isinstance(score_threshold, (int, float)) or isinstance(score_threshold, bool)):
+            raise ParameterValidationError("score_threshold should be a number", parameter="score_threshold")
+        if top_n is not None and (not isinstance(top_n, int) or isinstance(top_n, bool) or top_n < 1):
+            raise ParameterValidationError("top_n should be a positive int", parameter="top_n")
 
     async def _invoke(
         self,

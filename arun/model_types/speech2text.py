@@ -23,11 +23,26 @@ class Speech2TextModel(AIModel):
         file: IO[bytes] | bytes,
         user: str | None = None,
         *,
+        filename: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
     ) -> str:
-        """Transcribe ``file`` (a binary file object or bytes)."""
+        """Transcribe ``file`` (a binary file object or bytes; ``filename`` names bytes' format)."""
         extras = check_extras(extra_headers, extra_body)
+        audio = self.read_audio(file)
+        await self.require_schema(model, credentials)
+        try:
+            with use_extras(extras):
+                return await self._invoke(model, credentials, audio, getattr(file, "name", None) or filename, user)
+        except Exception as exc:
+            error = self._transform_invoke_error(exc, model)
+            if error is exc:
+                raise
+            raise error from exc
+
+    @staticmethod
+    def read_audio(file: Any) -> bytes:
+        """The audio of ``file`` (bytes or a binary file object), or the typed error."""
         if isinstance(file, (bytes, bytearray, memoryview)):
             audio = bytes(file)
         elif hasattr(file, "read"):
@@ -38,15 +53,7 @@ class Speech2TextModel(AIModel):
             raise ParameterValidationError("file should be bytes or a binary file object", parameter="file")
         if not audio:
             raise ParameterValidationError("file is empty", parameter="file")
-        await self.require_schema(model, credentials)
-        try:
-            with use_extras(extras):
-                return await self._invoke(model, credentials, audio, getattr(file, "name", None), user)
-        except Exception as exc:
-            error = self._transform_invoke_error(exc, model)
-            if error is exc:
-                raise
-            raise error from exc
+        return audio
 
     async def _invoke(
         self, model: str, credentials: Mapping[str, Any], audio: bytes, filename: str | None, user: str | None

@@ -39,12 +39,11 @@ class TextEmbeddingModel(AIModel):
         (``extra_body={"encoding_format": "float"}``, ``{"dimensions": 256}``).
         """
         extras = check_extras(extra_headers, extra_body)
-        if isinstance(texts, str) or not isinstance(texts, Sequence):
-            raise ParameterValidationError("texts should be a list of strings", parameter="texts")
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise ParameterValidationError(f"texts[{i}] should be a string", parameter="texts")
-        input_type = EmbeddingInputType(input_type)
+        texts = self.check_inputs(texts)
+        try:
+            input_type = EmbeddingInputType(input_type)
+        except ValueError:
+            raise ParameterValidationError(f"input_type should be one of {[t.value for t in EmbeddingInputType]}", parameter="input_type") from None
         schema = await self.require_schema(model, credentials)
         started = perf_counter()
         if not texts:
@@ -71,6 +70,16 @@ class TextEmbeddingModel(AIModel):
         usage = self._calc_response_usage(schema, tokens)
         usage.latency = round(perf_counter() - started, 6)
         return TextEmbeddingResult(model=parts[0].model or model, embeddings=embeddings, usage=usage)
+
+    @staticmethod
+    def check_inputs(texts: Any) -> list[str]:
+        """``texts`` as a list of strings, or the typed error (a bare string is not a list of texts)."""
+        if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+            raise ParameterValidationError("texts should be a list of strings", parameter="texts")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise ParameterValidationError(f"texts[{i}] should be a string", parameter="texts")
+        return list(texts)
 
     async def _invoke(
         self,

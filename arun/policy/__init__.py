@@ -14,14 +14,13 @@ from typing import Any
 _EXPORTS = {
     # router
     "PolicyRouter": "router",
-    "Route": "router",
-    "Target": "router",
-    "Fallback": "router",
-    "CredentialConfig": "router",
-    "Cooldowns": "router",
-    "RoutedStream": "router",
-    "ConfigsCoolingError": "router",
-    "ConfigsRateLimitedError": "router",
+    "Route": "routes",
+    "Target": "routes",
+    "Fallback": "routes",
+    "CredentialConfig": "routes",
+    "Cooldowns": "routes",
+    "ConfigsCoolingError": "routes",
+    "ConfigsRateLimitedError": "routes",
     # retry
     "RetryPolicy": "retry",
     "Decision": "retry",

@@ -27,7 +27,7 @@ Failed responses are closed before the loop sleeps: ``HttpClient.request`` and
 ``HttpClient.stream`` read and release the body of an error status before
 raising, and ``LLMStream`` closes its generator before raising an iteration
 error.  Once any output reached the caller, nothing is retried: the router
-raises a terminal error instead (see ``RoutedStream``).
+raises a terminal error instead (see :meth:`PolicyRouter.invoke`).
 """
 
 from __future__ import annotations
@@ -118,6 +118,17 @@ class RetryPolicy:
     max_delay: float = 8.0
     retry_after_cap: float = 60.0
     rng: Callable[[], float] = random.random
+    #: rotate only on these error classes (None: every rotatable error, see :func:`is_rotatable`)
+    rotate_on: tuple[type[BaseException], ...] | None = None
+
+    @classmethod
+    def dify(cls) -> RetryPolicy:
+        """Dify's balancer: no retries; rotate (without a cap, each config once) on rate limits,
+        auth and connection errors; anything else is raised at once."""
+        return cls(
+            max_retries=0, max_rotations=1_000_000,
+            rotate_on=(InvokeRateLimitError, InvokeAuthorizationError, InvokeConnectionError),
+        )  # fmt: skip
 
     def backoff(self, attempt: int) -> float:
         """Full jitter: ``uniform(0, min(max_delay, base_delay * 2**attempt))``; ``attempt`` counts from 0."""
@@ -126,7 +137,7 @@ class RetryPolicy:
 
     def decide(self, exc: BaseException, retries_done: int) -> Decision:
         """Classify one failure; budgets are checked by the caller (``retries_done`` picks the backoff step)."""
-        rotate = is_rotatable(exc)
+        rotate = is_rotatable(exc) if self.rotate_on is None else isinstance(exc, self.rotate_on)
         if getattr(exc, "limit_exceeded", False):
             return Decision(False, True, False, 0.0, "local limit")  # the limiter already waited
         hint = should_retry_header(exc)

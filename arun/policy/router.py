@@ -2,37 +2,35 @@
 
 ::
 
-    route = Route(
-        Target("openai", "gpt-4o-mini", [CredentialConfig("k1", {...}), CredentialConfig("k2", {...}, weight=3)],
-               strategy="latency_aware"),
-        fallbacks=[Fallback(Target("anthropic", "claude-3-5-haiku-20241022", [...]),
-                            {InvokeRateLimitError, InvokeServerUnavailableError})],
-        max_fallbacks=1,
-    )
     async with ModelRuntime() as rt:
         router = PolicyRouter(rt)
         result = await router.invoke(route, messages, stream=False)
         stream = await router.invoke(route, messages, stream=True)   # committed: first delta in hand
         async with stream:
             async for chunk in stream: ...
+        vectors = await router.embed(route, texts)
+        docs = await router.call(route, "rerank", lambda m, model, creds: m.invoke(model, creds, query, docs))
 
-Per request, for each target of the chain (the route's target, then the
-fallbacks whose triggers match the last error, at most ``max_fallbacks``), one
-flat loop: pick a config with the target's strategy (configs cooling are
-skipped), acquire its limiter permit (estimated prompt tokens + ``max_tokens``),
-call, settle the permit with the real usage, feed ``observe(headers)`` from
-failed responses, cool the config as the balancer does (60 s on rate limits, 10 s
-on auth and connection errors, a longer Retry-After extends), then rotate /
-retry / give up by the rules of :mod:`arun.policy.retry`.
+The one balancer of arun: Dify's round robin (its Redis keys, its 60 s / 10 s cooldowns) is
+:class:`~arun.policy.strategies.RoundRobin`, one strategy next to weighted, least-in-flight and
+latency-aware; :meth:`PolicyRouter.dify` builds the router with Dify's rules (no retries,
+rotate only on rate limits, auth and connection errors, never cool a lone credential) that the
+manager uses when the policy layer is off.  Every model type goes through the same loop.
 
-**Commit point.**  ``await router.invoke(..., stream=True)`` returns only once a
-content or tool-call delta arrived (or the stream completed without one).  Any
-failure before that — error status, error event, disconnect, first-chunk
-timeout — is retried, rotated or failed over without the caller seeing anything.
-After it, the :class:`RoutedStream` ends with exactly one outcome: it completes,
-or it raises :class:`InvokeStreamInterruptedError` (the original typed error as
-``.cause`` and ``__cause__``) carrying ``.partial_usage`` and ``.trace``.
-Nothing is ever retried after output reached the caller.
+Per request, for each target of the chain (the route's target, then the fallbacks whose
+triggers match the last error, at most ``max_fallbacks``), one flat loop: pick a config with
+the target's strategy (configs cooling are skipped), acquire its limiter permit (estimated
+tokens), call, settle the permit with the real usage, feed ``observe(headers)`` from failed
+responses, cool the config, then rotate / retry / give up by the rules of :mod:`arun.policy.retry`.
+
+**Commit point.**  ``await router.invoke(..., stream=True)`` returns only once a content or
+tool-call delta arrived (or the stream completed without one).  Any failure before that —
+error status, error event, disconnect, first-chunk timeout — is retried, rotated or failed
+over without the caller seeing anything.  After it the :class:`~arun.model_types.llm_stream.LLMStream`
+ends with exactly one outcome: it completes, or it raises the failure's own typed error
+(``InvokeTimeoutError`` for a stall, ``InvokeStreamInterruptedError`` for a cut, the provider's
+error for an error event) with ``after_commit = True``, ``partial_usage``, ``delivered_chunks``
+and ``trace`` set.  Nothing is ever retried after output reached the caller.
 """
 
 from __future__ import annotations
@@ -42,28 +40,31 @@ import inspect
 import logging
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from time import perf_counter
-from typing import Any, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from arun.entities.llm import LLMResult, LLMResultChunk, LLMUsage
-from arun.entities.messages import PromptMessage, PromptMessageTool, ToolCall
-from arun.errors import (
-    InvokeAuthorizationError,
-    InvokeConnectionError,
-    InvokeError,
-    InvokeRateLimitError,
-    InvokeServerUnavailableError,
-    InvokeStreamInterruptedError,
-    InvokeTimeoutError,
+from arun.entities.llm import LLMResult
+from arun.entities.messages import PromptMessage, PromptMessageTool
+from arun.errors import InvokeError, InvokeTimeoutError
+from arun.policy.retry import RetryPolicy, describe
+from arun.policy.routes import (
+    ConfigsCoolingError,
+    ConfigsRateLimitedError,
+    Cooldowns,
+    CredentialConfig,
+    Fallback,
+    Route,
+    Target,
 )
-from arun.policy.retry import Decision, RetryPolicy, describe
-from arun.policy.strategies import ConfigStats, PickContext, Strategy, make_strategy
+from arun.policy.strategies import ConfigStats, PickContext, make_strategy
 from arun.policy.trace import ConfigStatus, Trace, finish_span, start_span
 from arun.redact import redact
 from arun.state.base import StateStore, lb_scope
 from arun.state.memory import MemoryStateStore
+
+if TYPE_CHECKING:
+    from arun.model_types.llm_stream import LLMStream, StreamOutcome, StreamView
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout as _deadline
@@ -77,115 +78,22 @@ __all__ = [
     "Route",
     "Cooldowns",
     "PolicyRouter",
-    "RoutedStream",
     "ConfigsCoolingError",
     "ConfigsRateLimitedError",
+    "estimate_prompt_tokens",
 ]
 
 logger = logging.getLogger("arun.policy")
 
-
-# -- configuration ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CredentialConfig:
-    """One credential config of a target.  Credentials never appear in the repr."""
-
-    id: str
-    credentials: Mapping[str, Any] = field(repr=False)
-    weight: float = 1.0
-    limits: Any = None  # arun.policy.limits.LimitSpec | None
-
-
-@dataclass(frozen=True)
-class Target:
-    """A (provider, model) pair served by one or more credential configs."""
-
-    provider: str
-    model: str
-    configs: Sequence[CredentialConfig]
-    strategy: str | Strategy = "round_robin"
-    #: Tokens reserved for the answer when the call sets no ``max_tokens``.
-    default_max_tokens: int = 256
-
-    @property
-    def name(self) -> str:
-        return f"{self.provider}/{self.model}"
-
-
-@dataclass(frozen=True)
-class Fallback:
-    """Fall to ``target`` when the previous target ended in one of ``triggers`` (isinstance)."""
-
-    target: Target
-    triggers: frozenset[type[BaseException]] | set[type[BaseException]] | tuple[type[BaseException], ...]
-
-
-@dataclass(frozen=True)
-class Route:
-    """A target plus its fallback chain; a request falls at most ``max_fallbacks`` times (None: the whole chain)."""
-
-    target: Target
-    fallbacks: Sequence[Fallback | tuple[Target, Iterable[type[BaseException]]]] = ()
-    max_fallbacks: int | None = None
-
-    def chain(self) -> list[Fallback]:
-        out = []
-        for fb in self.fallbacks:
-            out.append(fb if isinstance(fb, Fallback) else Fallback(fb[0], frozenset(fb[1])))
-        return out
-
-
-@dataclass(frozen=True)
-class Cooldowns:
-    """Seconds a config cools after a failure (the balancer's defaults); a longer Retry-After extends them."""
-
-    rate_limit: float = 60.0
-    auth: float = 10.0
-    connection: float = 10.0
-
-    def for_error(self, exc: BaseException) -> float | None:
-        if getattr(exc, "limit_exceeded", False):
-            return None  # our own limiter said no: the credential is fine
-        if isinstance(exc, InvokeRateLimitError):
-            base = self.rate_limit
-        elif isinstance(exc, InvokeAuthorizationError):
-            base = self.auth
-        elif isinstance(exc, InvokeConnectionError):
-            base = self.connection
-        else:
-            return None
-        ra = getattr(exc, "retry_after", None)
-        if isinstance(ra, (int, float)) and ra > base:
-            return float(ra)
-        return base
-
-
-# -- errors of the policy layer -----------------------------------------------------------------
-
-
-class ConfigsCoolingError(InvokeServerUnavailableError):
-    """Every config of a target cools (for other reasons than rate limits) and waiting was not allowed."""
-
-    description = "Every credential config is cooling down"
-
-
-class ConfigsRateLimitedError(InvokeRateLimitError):
-    """Every config of a target cools after rate limits and waiting was not allowed."""
-
-    description = "Every credential config is rate limited"
+T = TypeVar("T")
+#: ``call(model_object, model, credentials) -> awaitable result``: one attempt on one config
+Op = Callable[[Any, str, Mapping[str, Any]], Awaitable[T]]
 
 
 def _limit_error_types() -> tuple[type[BaseException], ...]:
-    try:
-        from arun.policy.limits import LimitExceededError
-    except ImportError:  # pragma: no cover - the limiter ships with the policy package
-        return ()
+    from arun.policy.limits import LimitExceededError
+
     return (LimitExceededError,)
-
-
-# -- per-target runtime state -----------------------------------------------------------------
 
 
 class _TargetState:
@@ -208,7 +116,7 @@ class _TargetState:
         self.limit_keys = {c.id: f"{target.provider}:{target.model}:{c.id}" for c in target.configs}
 
 
-def _estimate_prompt_tokens(messages: Sequence[PromptMessage], tools: Sequence[PromptMessageTool] | None) -> int:
+def estimate_prompt_tokens(messages: Sequence[PromptMessage], tools: Sequence[PromptMessageTool] | None) -> int:
     """A cheap upper-ish estimate (4 characters a token, 4 tokens a message); the limiter reconciles later."""
     chars = 0
     for m in messages:
@@ -226,14 +134,6 @@ def _estimate_prompt_tokens(messages: Sequence[PromptMessage], tools: Sequence[P
     return chars // 4 + 4 * len(messages) + 3
 
 
-def _has_output(chunk: LLMResultChunk) -> bool:
-    message = chunk.delta.message
-    content = message.content
-    if content:
-        return True
-    return bool(message.tool_calls)
-
-
 async def _call_hook(hook: Callable[..., Any], trace: Trace) -> None:
     try:
         result = hook(trace)
@@ -243,28 +143,8 @@ async def _call_hook(hook: Callable[..., Any], trace: Trace) -> None:
         logger.warning("on_trace hook failed: %s", redact(repr(exc)))
 
 
-class _Committed:
-    """A stream attempt that reached the commit point."""
-
-    __slots__ = ("target", "ts", "cfg", "permit", "stream", "buffered", "finished", "started")
-
-    def __init__(self, target: Target, ts: _TargetState, cfg: CredentialConfig, permit: Any, stream: Any,
-                 buffered: list[LLMResultChunk], finished: bool, started: float) -> None:
-        self.target = target
-        self.ts = ts
-        self.cfg = cfg
-        self.permit = permit
-        self.stream = stream
-        self.buffered = buffered
-        self.finished = finished
-        self.started = started
-
-
-# -- the router -------------------------------------------------------------------------------------
-
-
 class PolicyRouter:
-    """Serve LLM (stream and non-stream) and embedding calls for routes, with the policy stack."""
+    """Serve every model type's calls for routes, with the policy stack."""
 
     def __init__(
         self,
@@ -300,7 +180,44 @@ class PolicyRouter:
         self._targets: dict[tuple[Any, ...], _TargetState] = {}
         self._limit_errors = _limit_error_types()
 
+    @classmethod
+    def dify(cls, runtime: Any, *, state: StateStore | None = None, tenant_id: str = "default",
+             wait_deadline: float | None = None, clock: Callable[[], float] = time.monotonic,
+             sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> PolicyRouter:  # fmt: skip
+        """Dify's load balancer, as the router: round robin over the configs (the route's strategy),
+        no retries, rotate only on rate limits (60 s cooldown), auth and connection errors (10 s),
+        raise anything else at once, never cool a lone credential; a stream rotates until its
+        first chunk."""
+        return cls(
+            runtime, state=state, retry=RetryPolicy.dify(), cooldowns=Cooldowns(single_config=False),
+            tenant_id=tenant_id, wait_deadline=wait_deadline or 0.0, clock=clock, sleep=sleep,
+        )  # fmt: skip
+
     # -- public API ---------------------------------------------------------------------------
+
+    @overload
+    async def invoke(
+        self, route: Route | Target, prompt_messages: Sequence[PromptMessage], model_parameters: Mapping[str, Any] | None = ...,
+        tools: Sequence[PromptMessageTool] | None = ..., stop: Sequence[str] | None = ..., stream: Literal[True] = ...,
+        user: str | None = ..., callbacks: Sequence[Any] | None = ..., *, extra_headers: Mapping[str, str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ..., on_trace: Callable[[Trace], Any] | None = ...,
+    ) -> LLMStream: ...
+
+    @overload
+    async def invoke(
+        self, route: Route | Target, prompt_messages: Sequence[PromptMessage], model_parameters: Mapping[str, Any] | None = ...,
+        tools: Sequence[PromptMessageTool] | None = ..., stop: Sequence[str] | None = ..., *, stream: Literal[False],
+        user: str | None = ..., callbacks: Sequence[Any] | None = ..., extra_headers: Mapping[str, str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ..., on_trace: Callable[[Trace], Any] | None = ...,
+    ) -> LLMResult: ...
+
+    @overload
+    async def invoke(
+        self, route: Route | Target, prompt_messages: Sequence[PromptMessage], model_parameters: Mapping[str, Any] | None = ...,
+        tools: Sequence[PromptMessageTool] | None = ..., stop: Sequence[str] | None = ..., stream: bool = ...,
+        user: str | None = ..., callbacks: Sequence[Any] | None = ..., *, extra_headers: Mapping[str, str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ..., on_trace: Callable[[Trace], Any] | None = ...,
+    ) -> LLMResult | LLMStream: ...
 
     async def invoke(
         self,
@@ -313,58 +230,47 @@ class PolicyRouter:
         user: str | None = None,
         callbacks: Sequence[Any] | None = None,
         *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         on_trace: Callable[[Trace], Any] | None = None,
-    ) -> LLMResult | RoutedStream:
-        """An :class:`LLMResult`, or (``stream=True``) a committed :class:`RoutedStream`."""
+    ) -> LLMResult | LLMStream:
+        """An :class:`LLMResult`, or (``stream=True``) an :class:`LLMStream` past its commit point."""
         route = route if isinstance(route, Route) else Route(route)
-        trace = Trace("chat")
-        hooks = self._hooks(on_trace, callbacks)
         params = dict(model_parameters or {})
         messages = list(prompt_messages)
-        prompt_est = _estimate_prompt_tokens(messages, tools)
-        span = start_span("chat", route.target.provider, route.target.model, params)
+        prompt_est = estimate_prompt_tokens(messages, tools)
+        extras = {"extra_headers": extra_headers, "extra_body": extra_body}
 
         def tokens_for(target: Target) -> int:
             mt = params.get("max_tokens")
-            return prompt_est + (int(mt) if isinstance(mt, int) else target.default_max_tokens)
+            return prompt_est + (int(mt) if isinstance(mt, int) and not isinstance(mt, bool) else target.default_max_tokens)
 
         if not stream:
 
-            async def attempt(target: Target, ts: _TargetState, cfg: CredentialConfig) -> LLMResult:
-                llm = self.runtime.get_model_instance(target.provider, "llm")
-                return await self._guarded(
-                    ts, cfg, trace, tokens_for(target),
-                    llm.invoke(target.model, cfg.credentials, messages, params, tools, stop, False, user, callbacks),
-                    lambda r: r.usage.total_tokens,
-                )
+            def op(llm: Any, model: str, creds: Mapping[str, Any]) -> Awaitable[Any]:
+                return llm.invoke(model, creds, messages, params, tools, stop, False, user, callbacks, **extras)
 
-            try:
-                result: LLMResult = await self._run(route, "llm", attempt, trace)
-            except BaseException as exc:
-                await self._finish_error(trace, span, hooks, exc, prompt_est)
-                raise
-            trace.outcome = "completed"
-            usage = result.usage
-            finish_span(span, trace, provider=trace.target.split("/", 1)[0] if trace.target else None,
-                        model=result.model, input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
-                        finish_reason=result.finish_reason)
-            for hook in hooks:
-                await _call_hook(hook, trace)
+            result: LLMResult = await self._serve(
+                route, "llm", "chat", op, tokens_for, lambda r: r.usage.total_tokens, on_trace, callbacks, params,
+            )  # fmt: skip
             return result
 
-        async def open_stream(target: Target, ts: _TargetState, cfg: CredentialConfig) -> _Committed:
+        trace = Trace("chat")
+        hooks = self._hooks(on_trace, callbacks)
+        span = start_span("chat", route.target.provider, route.target.model, params)
+
+        async def attempt(target: Target, ts: _TargetState, cfg: CredentialConfig) -> LLMStream:
             return await self._open_committed(
-                target, ts, cfg, trace, tokens_for(target),
-                messages, params, tools, stop, user, callbacks,
-            )
+                target, ts, cfg, trace, span, hooks, tokens_for(target),
+                lambda llm, model, creds: llm.invoke(model, creds, messages, params, tools, stop, True, user, callbacks, **extras),
+            )  # fmt: skip
 
         try:
-            committed: _Committed = await self._run(route, "llm", open_stream, trace)
+            committed: LLMStream = await self._run(route, "llm", attempt, trace)
         except BaseException as exc:
-            await self._finish_error(trace, span, hooks, exc, prompt_est)
+            await self._finish_error(trace, span, hooks, exc)
             raise
-        trace.add("commit", committed.target.name, committed.cfg.id)
-        return RoutedStream(self, committed, trace, span, hooks, messages, prompt_est)
+        return committed
 
     async def embed(
         self,
@@ -374,33 +280,35 @@ class PolicyRouter:
         input_type: Any = None,
         *,
         on_trace: Callable[[Trace], Any] | None = None,
+        **options: Any,
     ) -> Any:
-        """A :class:`TextEmbeddingResult` for ``texts`` through the route."""
-        route = route if isinstance(route, Route) else Route(route)
-        trace = Trace("embeddings")
-        hooks = self._hooks(on_trace, None)
+        """A :class:`TextEmbeddingResult` for ``texts`` through the route (``options``: the model's
+        ``max_concurrency``, ``on_progress``, ``extra_headers``, ``extra_body``)."""
         texts = list(texts)
+        kwargs = dict(options)
+        if input_type is not None:
+            kwargs["input_type"] = input_type
         tokens = sum(len(t) for t in texts) // 4 + len(texts)
-        span = start_span("embeddings", route.target.provider, route.target.model)
+        return await self.call(
+            route, "text-embedding", lambda m, model, creds: m.invoke(model, creds, texts, user, **kwargs),
+            operation="embeddings", tokens=tokens, used=lambda r: r.usage.total_tokens, on_trace=on_trace,
+        )  # fmt: skip
 
-        async def attempt(target: Target, ts: _TargetState, cfg: CredentialConfig) -> Any:
-            model = self.runtime.get_model_instance(target.provider, "text-embedding")
-            kwargs = {} if input_type is None else {"input_type": input_type}
-            return await self._guarded(
-                ts, cfg, trace, tokens, model.invoke(target.model, cfg.credentials, texts, user, **kwargs),
-                lambda r: r.usage.total_tokens,
-            )
-
-        try:
-            result = await self._run(route, "text-embedding", attempt, trace)
-        except BaseException as exc:
-            await self._finish_error(trace, span, hooks, exc, tokens)
-            raise
-        trace.outcome = "completed"
-        finish_span(span, trace, model=result.model, input_tokens=result.usage.tokens)
-        for hook in hooks:
-            await _call_hook(hook, trace)
-        return result
+    async def call(
+        self,
+        route: Route | Target,
+        model_type: str,
+        op: Op[T],
+        *,
+        operation: str | None = None,
+        tokens: int = 0,
+        used: Callable[[T], int | None] | None = None,
+        on_trace: Callable[[Trace], Any] | None = None,
+    ) -> T:
+        """Any model type's call through the route: ``op(model_object, model, credentials)`` is one
+        attempt on one config; ``tokens`` is what the limiter reserves, ``used(result)`` what it settles."""
+        route = route if isinstance(route, Route) else Route(route)
+        return await self._serve(route, model_type, operation or model_type, op, lambda _t: tokens, used, on_trace, None, None)
 
     async def states(self, route: Route | Target, model_type: str = "llm") -> list[ConfigStatus]:
         """Per config of every target of the route: health, cooldown (until when, why), in flight, EWMA, limit."""
@@ -425,8 +333,48 @@ class PolicyRouter:
                         in_flight=s.in_flight, requests=s.requests, failures=s.failures,
                         ewma_ttft=s.ewma_ttft, last_error=s.last_error, limit=limit,
                     )
-                )
+                )  # fmt: skip
         return out
+
+    # -- non-streamed calls ------------------------------------------------------------------
+
+    async def _serve(
+        self,
+        route: Route,
+        model_type: str,
+        operation: str,
+        op: Op[T],
+        tokens_for: Callable[[Target], int],
+        used: Callable[[T], int | None] | None,
+        on_trace: Callable[[Trace], Any] | None,
+        callbacks: Sequence[Any] | None,
+        params: dict[str, Any] | None,
+    ) -> T:
+        trace = Trace(operation)
+        hooks = self._hooks(on_trace, callbacks)
+        span = start_span(operation, route.target.provider, route.target.model, params)
+
+        async def attempt(target: Target, ts: _TargetState, cfg: CredentialConfig) -> T:
+            model = self.runtime.get_model_instance(target.provider, model_type)
+            return await self._guarded(ts, cfg, trace, tokens_for(target), lambda: op(model, target.model, cfg.credentials), used)
+
+        try:
+            result: T = await self._run(route, model_type, attempt, trace)
+        except BaseException as exc:
+            await self._finish_error(trace, span, hooks, exc)
+            raise
+        trace.outcome = "completed"
+        usage = getattr(result, "usage", None)
+        finish_span(
+            span, trace, provider=trace.target.split("/", 1)[0] if trace.target else None,
+            model=getattr(result, "model", None),
+            input_tokens=getattr(usage, "prompt_tokens", getattr(usage, "tokens", None)),
+            output_tokens=getattr(usage, "completion_tokens", None),
+            finish_reason=getattr(result, "finish_reason", None),
+        )  # fmt: skip
+        for hook in hooks:
+            await _call_hook(hook, trace)
+        return result
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -446,11 +394,13 @@ class PolicyRouter:
         key = (model_type, target.provider, target.model, id(target))
         ts = self._targets.get(key)
         if ts is None or ts.target is not target:
+            if len(self._targets) > 4096:
+                self._targets.clear()
             ts = _TargetState(self, target, model_type)
             self._targets[key] = ts
         return ts
 
-    async def _run(self, route: Route, model_type: str, attempt: Callable[..., Awaitable[Any]], trace: Trace) -> Any:
+    async def _run(self, route: Route, model_type: str, attempt: Callable[..., Awaitable[T]], trace: Trace) -> T:
         """The chain: the route's target, then each fallback whose triggers match the last error."""
         chain = route.chain()
         cap = len(chain) if route.max_fallbacks is None else route.max_fallbacks
@@ -473,9 +423,7 @@ class PolicyRouter:
                 last = exc
         raise last
 
-    async def _run_target(
-        self, target: Target, model_type: str, attempt: Callable[..., Awaitable[Any]], trace: Trace
-    ) -> Any:
+    async def _run_target(self, target: Target, model_type: str, attempt: Callable[..., Awaitable[T]], trace: Trace) -> T:
         """One flat loop over the configs of one target: attempt, then rotate / retry / give up."""
         ts = self._target(target, model_type)
         policy = self.retry
@@ -487,7 +435,7 @@ class PolicyRouter:
         last: InvokeError | None = None
         last_cfg: CredentialConfig | None = None
         # the latest failure that may be retried: a dead key tried after it does not cancel its retry
-        retry_from: tuple[CredentialConfig, Decision] | None = None
+        retry_from: tuple[CredentialConfig, Any] | None = None
         started = self._clock()
         while True:
             cfg: CredentialConfig | None = None
@@ -510,7 +458,8 @@ class PolicyRouter:
                     trace.add("skip", name, reason="rotation budget spent", max_rotations=policy.max_rotations)
                 if cfg is None and retry_from is not None:
                     if retries >= policy.max_retries:
-                        trace.add("skip", name, reason="retry budget spent", max_retries=policy.max_retries)
+                        if policy.max_retries:
+                            trace.add("skip", name, reason="retry budget spent", max_retries=policy.max_retries)
                     else:
                         again, rd = retry_from
                         retry_from = None
@@ -534,8 +483,8 @@ class PolicyRouter:
                 return await attempt(target, ts, cfg)
             except self._limit_errors as exc:
                 # our own limiter said no (nothing was sent): rotate, never cool the credential
-                setattr(exc, "limit_exceeded", True)
-                last = exc  # type: ignore[assignment,unused-ignore]
+                exc.limit_exceeded = True  # type: ignore[attr-defined]
+                last = exc  # type: ignore[assignment]
                 trace.add("skip", name, cfg.id, reason="limit", detail=str(exc)[:200])
             except InvokeError as exc:
                 last = exc
@@ -544,11 +493,11 @@ class PolicyRouter:
     async def _pick(
         self, ts: _TargetState, exclude: set[str], trace: Trace, started: float, *, wait: bool
     ) -> CredentialConfig | None:
-        ids = [i for i in ts.ids if i not in exclude] if exclude else ts.ids
-        if not ids:
+        ids = ts.ids
+        if exclude and all(i in exclude for i in ids):
             return None
         while True:
-            cid, cooling = await ts.strategy.pick(ts.ctx, ids)
+            cid, cooling = await ts.strategy.pick(ts.ctx, ids, exclude)
             if cid is not None:
                 for c, ttl in cooling:
                     trace.add("skip", ts.target.name, c, reason="cooling", remaining=round(ttl, 3))
@@ -561,7 +510,7 @@ class PolicyRouter:
                 await self._sleep(soonest + 0.001)
                 trace.waited += soonest
                 continue
-            raise await self._cooling_error(ts, ids, soonest, trace)
+            raise await self._cooling_error(ts, [i for i in ids if i not in exclude], soonest, trace)
 
     async def _cooling_error(self, ts: _TargetState, ids: list[str], soonest: float | None, trace: Trace) -> InvokeError:
         states = await self.state.lb_state(ts.scope, ids)
@@ -586,6 +535,8 @@ class PolicyRouter:
                 self.limiter.observe(ts.limit_keys[cfg.id], headers)
             except Exception as err:  # observing is best effort
                 logger.debug("limiter.observe failed: %s", err)
+        if len(ts.ids) == 1 and not self.cooldowns.single_config:
+            return
         seconds = self.cooldowns.for_error(exc)
         if seconds is not None:
             await self.state.lb_cooldown(ts.scope, cfg.id, seconds, f"{type(exc).__name__}: {redact(str(exc))}"[:200])
@@ -596,9 +547,8 @@ class PolicyRouter:
     async def _acquire(self, ts: _TargetState, cfg: CredentialConfig, tokens: int, trace: Trace) -> Any:
         if self.limiter is None or cfg.limits is None:
             return None
-        t0 = perf_counter()
         permit = await self.limiter.acquire(ts.limit_keys[cfg.id], cfg.limits, tokens, deadline=self.limit_wait)
-        waited = perf_counter() - t0
+        waited = getattr(permit, "waited", 0.0) or 0.0
         if waited > 0.001:
             trace.add("wait", ts.target.name, cfg.id, reason="limit", seconds=round(waited, 6))
             trace.waited += waited
@@ -615,15 +565,10 @@ class PolicyRouter:
 
     async def _guarded(
         self, ts: _TargetState, cfg: CredentialConfig, trace: Trace, tokens: int,
-        call: Awaitable[Any], used: Callable[[Any], int],
-    ) -> Any:
+        call: Callable[[], Awaitable[T]], used: Callable[[T], int | None] | None,
+    ) -> T:  # fmt: skip
         """One non-streamed attempt: permit, in-flight count, EWMA latency, settle."""
-        try:
-            permit = await self._acquire(ts, cfg, tokens, trace)
-        except BaseException:
-            if inspect.iscoroutine(call):
-                call.close()
-            raise
+        permit = await self._acquire(ts, cfg, tokens, trace)
         st = ts.stats[cfg.id]
         st.in_flight += 1
         st.requests += 1
@@ -632,10 +577,10 @@ class PolicyRouter:
         t0 = perf_counter()
         spent: int | None = 0
         try:
-            result = await call
+            result = await call()
             elapsed = perf_counter() - t0
             st.sample(elapsed, self._clock())
-            spent = used(result)
+            spent = used(result) if used is not None else None
             ev.detail["outcome"] = "ok"
             return result
         except BaseException as exc:
@@ -649,9 +594,9 @@ class PolicyRouter:
             await self._settle(permit, spent)
 
     async def _open_committed(
-        self, target: Target, ts: _TargetState, cfg: CredentialConfig, trace: Trace, tokens: int,
-        messages: list[PromptMessage], params: dict[str, Any], tools: Any, stop: Any, user: Any, callbacks: Any,
-    ) -> _Committed:
+        self, target: Target, ts: _TargetState, cfg: CredentialConfig, trace: Trace, span: Any,
+        hooks: list[Callable[[Trace], Any]], tokens: int, op: Op[LLMStream],
+    ) -> LLMStream:  # fmt: skip
         """Open a stream and read up to its first content or tool-call delta (the commit point)."""
         permit = await self._acquire(ts, cfg, tokens, trace)
         st = ts.stats[cfg.id]
@@ -660,23 +605,13 @@ class PolicyRouter:
         trace.attempts += 1
         ev = trace.add("attempt", target.name, cfg.id, stream=True)
         t0 = perf_counter()
-        stream: Any = None
-        buffered: list[LLMResultChunk] = []
-        finished = False
+        stream: LLMStream | None = None
         try:
             llm = self.runtime.get_model_instance(target.provider, "llm")
             try:
                 async with _deadline(self.first_chunk_timeout):
-                    stream = await llm.invoke(target.model, cfg.credentials, messages, params, tools, stop, True, user, callbacks)
-                    while True:
-                        try:
-                            chunk = await stream.__anext__()
-                        except StopAsyncIteration:
-                            finished = True
-                            break
-                        buffered.append(chunk)
-                        if _has_output(chunk):
-                            break
+                    stream = await op(llm, target.model, cfg.credentials)
+                    await stream.commit()
             except TimeoutError as exc:
                 if isinstance(exc, InvokeError):
                     raise
@@ -700,195 +635,56 @@ class PolicyRouter:
         st.sample(ttft, self._clock())
         ev.detail["outcome"] = "committed"
         ev.detail["ttft"] = round(ttft, 6)
-        return _Committed(target, ts, cfg, permit, stream, buffered, finished, t0)
+        trace.add("commit", target.name, cfg.id)
+        stream.trace, stream.target, stream.config_id = trace, target.name, cfg.id
+        stream.on_error(_after_commit(trace))
+        stream.on_finish(self._stream_finalizer(target, st, cfg, permit, trace, span, hooks))
+        return stream
 
-    async def _finish_error(self, trace: Trace, span: Any, hooks: list[Callable[[Trace], Any]], exc: BaseException, prompt_est: int) -> None:
+    def _stream_finalizer(
+        self, target: Target, st: ConfigStats, cfg: CredentialConfig, permit: Any, trace: Trace, span: Any,
+        hooks: list[Callable[[Trace], Any]],
+    ) -> Callable[[StreamView, StreamOutcome, BaseException | None], Awaitable[None]]:  # fmt: skip
+        """What a committed stream runs when it ends: settle the permit, the stats, the trace and span."""
+
+        async def finish(view: StreamView, outcome: StreamOutcome, error: BaseException | None) -> None:
+            st.in_flight -= 1
+            usage = view.usage if outcome == "completed" and view.usage is not None else view.partial_usage()
+            try:
+                await self._settle(permit, usage.total_tokens)
+            finally:
+                trace.outcome = "interrupted" if outcome == "error" else outcome
+                if error is not None:
+                    st.failures += 1
+                    st.last_error = type(error).__name__
+                    trace.error = type(error).__name__
+                    trace.add("error", target.name, cfg.id, delivered=view.delivered, **describe(error))
+                else:
+                    trace.add(outcome, target.name, cfg.id, delivered=view.delivered)
+                finish_span(span, trace, provider=target.provider, model=target.model,
+                            input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
+                            finish_reason=view.finish_reason, error=error)  # fmt: skip
+                for hook in hooks:
+                    await _call_hook(hook, trace)
+
+        return finish
+
+    async def _finish_error(self, trace: Trace, span: Any, hooks: list[Callable[[Trace], Any]], exc: BaseException) -> None:
         trace.outcome = "cancelled" if isinstance(exc, asyncio.CancelledError) else "error"
         trace.error = type(exc).__name__
         trace.add("error", trace.target, trace.config, **describe(exc))
         if isinstance(exc, InvokeError):
-            exc.trace = trace  # type: ignore[attr-defined]
+            exc.trace = trace
         finish_span(span, trace, error=exc)
         for hook in hooks:
             await _call_hook(hook, trace)
 
 
-# -- the committed stream --------------------------------------------------------------------------
+def _after_commit(trace: Trace) -> Callable[[InvokeError, StreamView], None]:
+    def decorate(error: InvokeError, view: StreamView) -> None:
+        error.after_commit = True
+        error.partial_usage = view.partial_usage()
+        error.delivered_chunks = view.delivered
+        error.trace = trace
 
-
-class RoutedStream:
-    """A stream past its commit point: iterate it, or ``collect()``; ends completed or with one typed error.
-
-    ``trace`` is the request's decision trace; ``target`` / ``config_id`` say who answers.
-    """
-
-    def __init__(
-        self, router: PolicyRouter, committed: _Committed, trace: Trace, span: Any,
-        hooks: list[Callable[[Trace], Any]], messages: list[PromptMessage], prompt_est: int,
-    ) -> None:
-        self._router = router
-        self._c = committed
-        self.trace = trace
-        self._span = span
-        self._hooks = hooks
-        self.prompt_messages = messages
-        self._prompt_est = prompt_est
-        self.target = committed.target.name
-        self.config_id = committed.cfg.id
-        self.model = committed.target.model
-        self._parts: list[str] = []
-        self._tool_calls: list[ToolCall] = []
-        self._usage: LLMUsage | None = None
-        self._finish_reason: str | None = None
-        self._delivered = 0
-        self._started = False
-        self._cleaned = False
-        self.outcome: str | None = None
-        self.error: BaseException | None = None
-        self._gen = self._run()
-
-    def __aiter__(self) -> RoutedStream:
-        return self
-
-    async def __anext__(self) -> LLMResultChunk:
-        self._started = True
-        return await self._gen.__anext__()
-
-    async def _run(self) -> Any:
-        c = self._c
-        outcome = "cancelled"
-        error: BaseException | None = None
-        try:
-            buffered, c.buffered = c.buffered, []
-            for chunk in buffered:
-                self._note(chunk)
-                yield chunk
-            if not c.finished:
-                stream = c.stream
-                while True:
-                    try:
-                        chunk = await stream.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    except Exception as exc:
-                        error = self._terminal(exc)
-                        outcome = "interrupted"
-                        raise error from exc
-                    self._note(chunk)
-                    yield chunk
-            outcome = "completed"
-        finally:
-            await self._cleanup(outcome, error)
-
-    def _note(self, chunk: LLMResultChunk) -> None:
-        self._delivered += 1
-        delta = chunk.delta
-        message = delta.message
-        content = message.content
-        if content.__class__ is str:
-            self._parts.append(content)  # type: ignore[arg-type,unused-ignore]
-        if message.tool_calls:
-            self._tool_calls.extend(message.tool_calls)
-        if delta.finish_reason is not None:
-            self._finish_reason = delta.finish_reason
-        if delta.usage is not None:
-            self._usage = delta.usage
-
-    def partial_usage(self) -> LLMUsage:
-        """The usage the provider reported, or an estimate of what was delivered (1 token a delta)."""
-        if self._usage is not None:
-            return self._usage
-        usage = LLMUsage.empty_usage()
-        usage.prompt_tokens = self._prompt_est
-        usage.completion_tokens = sum(1 for p in self._parts if p) + len(self._tool_calls)
-        usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
-        return usage
-
-    def _terminal(self, exc: BaseException) -> InvokeStreamInterruptedError:
-        c = self._c
-        if isinstance(exc, InvokeStreamInterruptedError):
-            err = exc
-        else:
-            err = InvokeStreamInterruptedError(
-                f"[{c.target.provider}] Stream Interrupted after {self._delivered} chunks: "
-                f"{type(exc).__name__}: {exc}",
-                provider=c.target.provider, model=c.target.model,
-                status=getattr(exc, "status", None), request_id=getattr(exc, "request_id", None),
-                retry_after=getattr(exc, "retry_after", None),
-            )
-        err.cause = exc  # type: ignore[attr-defined]
-        err.partial_usage = self.partial_usage()  # type: ignore[attr-defined]
-        err.delivered_chunks = self._delivered  # type: ignore[attr-defined]
-        err.trace = self.trace  # type: ignore[attr-defined]
-        return err
-
-    async def _cleanup(self, outcome: str, error: BaseException | None) -> None:
-        if self._cleaned:
-            return
-        self._cleaned = True
-        c = self._c
-        st = c.ts.stats[c.cfg.id]
-        st.in_flight -= 1
-        try:
-            if c.stream is not None:
-                try:
-                    await c.stream.aclose()
-                except Exception:
-                    pass
-            usage = self.partial_usage() if outcome != "completed" or self._usage is None else self._usage
-            await self._router._settle(c.permit, usage.total_tokens)
-        finally:
-            trace = self.trace
-            self.outcome = trace.outcome = outcome
-            self.error = error
-            if error is not None:
-                st.failures += 1
-                st.last_error = type(error.cause if hasattr(error, "cause") else error).__name__
-                trace.error = type(error).__name__
-                trace.add("error", self.target, self.config_id, delivered=self._delivered,
-                          cause=type(getattr(error, "cause", error)).__name__)
-            else:
-                trace.add(outcome, self.target, self.config_id, delivered=self._delivered)
-            usage = self._usage or self.partial_usage()
-            finish_span(self._span, trace, provider=c.target.provider, model=c.target.model,
-                        input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
-                        finish_reason=self._finish_reason, error=error)
-            for hook in self._hooks:
-                await _call_hook(hook, trace)
-
-    @property
-    def usage(self) -> LLMUsage | None:
-        return self._usage
-
-    def result(self) -> LLMResult:
-        """What was delivered so far, assembled."""
-        from arun.entities.messages import AssistantPromptMessage
-
-        return LLMResult(
-            model=self.model,
-            prompt_messages=self.prompt_messages,
-            message=AssistantPromptMessage(content="".join(self._parts), tool_calls=list(self._tool_calls)),
-            usage=self._usage or self.partial_usage(),
-            finish_reason=self._finish_reason,
-        )
-
-    async def collect(self) -> LLMResult:
-        """Consume the rest and return the assembled result (raises the terminal error if it was cut)."""
-        async with self:
-            async for _ in self:
-                pass
-        return self.result()
-
-    async def aclose(self) -> None:
-        if not self._started:
-            # a generator never started does not run its ``finally``: clean up here
-            await self._gen.aclose()
-            await self._cleanup("cancelled", None)
-            return
-        await self._gen.aclose()
-
-    async def __aenter__(self) -> RoutedStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+    return decorate

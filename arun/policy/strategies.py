@@ -73,7 +73,9 @@ class PickContext:
 class Strategy(Protocol):
     name: str
 
-    async def pick(self, ctx: PickContext, ids: list[str]) -> tuple[str | None, list[tuple[str, float]]]: ...
+    async def pick(
+        self, ctx: PickContext, ids: list[str], exclude: frozenset[str] | set[str] = frozenset()
+    ) -> tuple[str | None, list[tuple[str, float]]]: ...
 
 
 async def _healthy(ctx: PickContext, ids: list[str]) -> tuple[list[str], list[tuple[str, float]]]:
@@ -93,11 +95,22 @@ class RoundRobin:
 
     name = "round_robin"
 
-    async def pick(self, ctx: PickContext, ids: list[str]) -> tuple[str | None, list[tuple[str, float]]]:
+    async def pick(
+        self, ctx: PickContext, ids: list[str], exclude: frozenset[str] | set[str] = frozenset()
+    ) -> tuple[str | None, list[tuple[str, float]]]:
         if len(ids) == 1:  # nothing to rotate; keep Dify's counter untouched
+            if ids[0] in exclude:
+                return None, []
             st = (await ctx.store.lb_state(ctx.scope, ids))[0]
             return (None, [(ids[0], st.ttl)]) if st.in_cooldown else (ids[0], [])
-        return await ctx.store.lb_pick(ctx.scope, ids)
+        # Dify's fetch_next: the shared counter over *all* configs, cooling ones skipped; a config
+        # this request already tried (and did not cool) is skipped the same way
+        cooling: list[tuple[str, float]] = []
+        for _ in range(len(ids)):
+            cid, cooling = await ctx.store.lb_pick(ctx.scope, ids)
+            if cid is None or cid not in exclude:
+                return cid, cooling
+        return None, cooling
 
 
 class Weighted:
@@ -108,8 +121,10 @@ class Weighted:
     def __init__(self) -> None:
         self._current: dict[tuple[str, str], float] = {}
 
-    async def pick(self, ctx: PickContext, ids: list[str]) -> tuple[str | None, list[tuple[str, float]]]:
-        healthy, cooling = await _healthy(ctx, ids)
+    async def pick(
+        self, ctx: PickContext, ids: list[str], exclude: frozenset[str] | set[str] = frozenset()
+    ) -> tuple[str | None, list[tuple[str, float]]]:
+        healthy, cooling = await _healthy(ctx, [i for i in ids if i not in exclude] if exclude else ids)
         if not healthy:
             return None, cooling
         cur = self._current
@@ -137,8 +152,10 @@ class LeastInFlight:
     def __init__(self) -> None:
         self._turn = 0
 
-    async def pick(self, ctx: PickContext, ids: list[str]) -> tuple[str | None, list[tuple[str, float]]]:
-        healthy, cooling = await _healthy(ctx, ids)
+    async def pick(
+        self, ctx: PickContext, ids: list[str], exclude: frozenset[str] | set[str] = frozenset()
+    ) -> tuple[str | None, list[tuple[str, float]]]:
+        healthy, cooling = await _healthy(ctx, [i for i in ids if i not in exclude] if exclude else ids)
         if not healthy:
             return None, cooling
         self._turn += 1
@@ -173,8 +190,10 @@ class LatencyAware:
             return 0.0  # stale: probe it again
         return s.ewma_ttft * (s.in_flight + 1)
 
-    async def pick(self, ctx: PickContext, ids: list[str]) -> tuple[str | None, list[tuple[str, float]]]:
-        healthy, cooling = await _healthy(ctx, ids)
+    async def pick(
+        self, ctx: PickContext, ids: list[str], exclude: frozenset[str] | set[str] = frozenset()
+    ) -> tuple[str | None, list[tuple[str, float]]]:
+        healthy, cooling = await _healthy(ctx, [i for i in ids if i not in exclude] if exclude else ids)
         if not healthy:
             return None, cooling
         if len(healthy) == 1:

@@ -40,7 +40,7 @@ class Client:
                                   validate=False)
         await m.enable_load_balancing(t.id, "openai", "llm", CHAT_MODEL)
         self.inst = await m.get_model_instance(t.id, "openai", "llm", CHAT_MODEL)
-        if self.inst.load_balancer is None or len(self.inst.load_balancer.configs) != 3:
+        if not self.inst.load_balancing or len(self.inst.policy.route.target.configs) != 3:
             raise RuntimeError("load balancing over 3 credentials is not active")
         self.messages = [UserPromptMessage(content=PROMPT)]
 

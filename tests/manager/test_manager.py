@@ -14,8 +14,10 @@ import pytest
 from store_fixtures import pg_url, store_url  # noqa: F401 - fixtures
 
 from arun.entities.messages import UserPromptMessage
+from arun import LLMStream
 from arun.errors import (
     CredentialsValidateFailedError,
+    InvokeServerUnavailableError,
     InvokeRateLimitError,
     ModelNotFoundError,
     ProviderNotFoundError,
@@ -23,7 +25,6 @@ from arun.errors import (
 from arun.manager import (
     HIDDEN_VALUE,
     CredentialDecryptError,
-    ManagedLLMStream,
     ModelDisabledError,
     ModelManager,
     ModelTypeMismatchError,
@@ -105,7 +106,7 @@ async def test_end_to_end_default_model_stream_and_non_stream(manager, upstream)
     assert result.message.content and result.usage.total_tokens > 0
 
     stream = await inst.invoke_llm(MSG, stream=True)
-    assert isinstance(stream, ManagedLLMStream)
+    assert isinstance(stream, LLMStream)
     parts = []
     async with stream:
         async for chunk in stream:
@@ -197,10 +198,10 @@ async def test_lb_three_configs_one_rate_limited(store_url, state_kind, upstream
             keys = [f"sk-lb-key-{i}-abcdef" for i in range(3)]
             ids = [(await m.add_lb_config(t.id, "openai", "llm", "gpt-4o-mini", f"key{i}", creds(upstream, k))).id for i, k in enumerate(keys)]
             # not yet enabled on the model: no balancing
-            assert (await m.get_model_instance(t.id, "openai", "llm", "gpt-4o-mini")).load_balancer is None
+            assert not (await m.get_model_instance(t.id, "openai", "llm", "gpt-4o-mini")).load_balancing
             await m.enable_load_balancing(t.id, "openai", "llm", "gpt-4o-mini")
             inst = await m.get_model_instance(t.id, "openai", "llm", "gpt-4o-mini")
-            assert inst.load_balancer is not None and len(inst.load_balancer.configs) == 3
+            assert inst.load_balancing and len(inst.policy.route.target.configs) == 3
             upstream.stats.reset()
             upstream.faults.push(Fault(status=429), key=keys[0], times=None)
             n = 90
@@ -223,7 +224,7 @@ async def test_lb_three_configs_one_rate_limited(store_url, state_kind, upstream
             # disable one healthy config → 2 left (one cooling) → all traffic to the other
             await m.disable_lb_config(t.id, ids[1])
             inst = await m.get_model_instance(t.id, "openai", "llm", "gpt-4o-mini")
-            assert len(inst.load_balancer.configs) == 2
+            assert len(inst.policy.route.target.configs) == 2
             before = by_key[keys[2]]
             for _ in range(5):
                 await inst.invoke_llm(MSG, stream=False)
@@ -231,7 +232,7 @@ async def test_lb_three_configs_one_rate_limited(store_url, state_kind, upstream
             # delete another → one enabled config → balancing off, provider credentials used
             assert await m.delete_lb_config(t.id, ids[0])
             inst = await m.get_model_instance(t.id, "openai", "llm", "gpt-4o-mini")
-            assert inst.load_balancer is None
+            assert not inst.load_balancing and len(inst.policy.route.target.configs) == 1
     finally:
         await store.close()
         await state.aclose()
@@ -245,7 +246,7 @@ async def test_lb_inherit_all_cooling_and_stream_failover(manager, upstream):
     await manager.add_lb_config(t.id, "openai", "llm", "gpt-4o-mini", "second", creds(upstream, "sk-second-key-0"))
     await manager.enable_load_balancing(t.id, "openai", "llm", "gpt-4o-mini")
     inst = await manager.get_model_instance(t.id, "openai", "llm", "gpt-4o-mini")
-    assert {c.name for c in inst.load_balancer.configs} == {"__inherit__", "second"}
+    assert {c.name for c in inst.policy.route.target.configs} == {"__inherit__", "second"}
     # an error before the first chunk rotates to the other config
     upstream.stats.reset()
     upstream.faults.push(Fault(status=429), key="sk-second-key-0", times=None)
@@ -299,27 +300,32 @@ async def test_quota_failed_call_is_not_charged_and_tokens_unit(manager, upstrea
     await manager.set_system_quota(t.id, "openai", quota_limit=10, quota_unit="times", credentials=creds(upstream, "sk-hosted-key-00"))
     inst = await manager.get_model_instance(t.id, "openai", "llm", "gpt-4o-mini")
     upstream.faults.push(Fault(status=500), key="sk-hosted-key-00")
-    with pytest.raises(Exception):
+    with pytest.raises(InvokeServerUnavailableError):
         await inst.invoke_llm(MSG, stream=False)
     assert (await manager.get_quotas(t.id, "openai"))[0].used == 0
     await inst.invoke_llm(MSG, stream=False)
     assert (await manager.get_quotas(t.id, "openai"))[0].used == 1
 
+    # tokens: each call reserves its estimate (prompt tokens + max_tokens) and is charged its real use
     t2 = await manager.create_tenant("tokens")
-    await manager.set_system_quota(t2.id, "openai", quota_limit=20, quota_unit="tokens", credentials=creds(upstream))
+    await manager.set_system_quota(t2.id, "openai", quota_limit=200, quota_unit="tokens", credentials=creds(upstream))
     inst2 = await manager.get_model_instance(t2.id, "openai", "llm", "gpt-4o-mini")
-    r = await inst2.invoke_llm(MSG, stream=False)
+    params = {"max_tokens": 16}
+    r = await inst2.invoke_llm(MSG, params, stream=False)
     used = (await manager.get_quotas(t2.id, "openai"))[0].used
     assert used == r.usage.total_tokens
+    estimate = await inst2.get_llm_num_tokens(MSG) + 16
     calls = 1
     while True:
         try:
-            await inst2.invoke_llm(MSG, stream=False)
+            r = await inst2.invoke_llm(MSG, params, stream=False)
             calls += 1
+            used += r.usage.total_tokens
         except QuotaExceededError:
             break
         assert calls < 50
-    assert (await manager.get_quotas(t2.id, "openai"))[0].used == 20  # clamped at the limit
+    final = (await manager.get_quotas(t2.id, "openai"))[0].used
+    assert final == used <= 200 and 200 - final < estimate  # refused only when the next estimate does not fit
 
 
 async def test_quota_restrict_models_no_permission(manager, upstream):

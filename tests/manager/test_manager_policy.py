@@ -129,7 +129,6 @@ async def test_rpm_in_credentials_is_enforced(setup, upstream):
             inst = await m.get_model_instance(t.id, "openai", "llm", MODEL)
             for c in inst.policy.route.target.configs:
                 assert "rpm" not in c.credentials and c.limits.rpm == 2
-            assert all("rpm" not in c.credentials for c in inst.load_balancer.configs)
             shown = {v.id: v.credentials for v in await m.list_lb_configs(t.id, "openai", "llm", MODEL)}
             assert shown[ids[0]]["rpm"] == 2
             upstream.stats.reset()
@@ -153,7 +152,7 @@ async def test_rpm_in_credentials_is_enforced(setup, upstream):
             t2 = await m.create_tenant("single")
             await m.save_provider_credentials(t2.id, "openai", oa(upstream, "sk-rpm-single-00000", rpm="3"))
             single = await m.get_model_instance(t2.id, "openai", "llm", MODEL)
-            assert single.load_balancer is None and "rpm" not in single.credentials
+            assert not single.load_balancing and "rpm" not in single.credentials
             before = by_key["sk-rpm-single-00000"]  # the validation call
             for _ in range(3):
                 await single.invoke_llm(MSG, stream=False)
@@ -266,10 +265,11 @@ async def test_embeddings_and_disabled_policy(setup, upstream):
                 r = await emb.invoke_text_embedding(["a", "b"])
                 assert len(r.embeddings) == 2
             assert upstream.stats.by_key[keys[0]] == 1 and upstream.stats.by_key[keys[1]] == 3
-        # policy off: the Dify-exact balancer, no binding
+        # policy off: the same router with Dify's rules (no retries, no limits), balancing the two configs
         async with ModelManager(store=store, state=setup[1], master_key=m._master, policy=PolicyConfig(enabled=False)) as off:
             inst = await off.get_model_instance(t.id, "openai", "text-embedding", "text-embedding-3-small")
-            assert inst.policy is None and inst.load_balancer is not None
-            assert await inst.policy_states() == []
+            assert inst.load_balancing and len(inst.policy.route.target.configs) == 2
+            assert inst.policy.router.retry.max_retries == 0 and inst.policy.router.limiter is None
+            assert all(c.limits is None for c in inst.policy.route.target.configs)
     finally:
         await store.close()

@@ -16,6 +16,7 @@ from arun.errors import (
     InvokeRateLimitError,
     InvokeServerUnavailableError,
     InvokeStreamInterruptedError,
+    InvokeTimeoutError,
 )
 from arun.policy.router import Fallback, PolicyRouter, Route
 from arun.testing import Fault, UpstreamSimulator
@@ -87,31 +88,35 @@ async def test_stall_before_first_content_is_retried_after_idle_timeout() -> Non
 
 
 @pytest.mark.parametrize(
-    "fault, cause",
+    "fault, cls",
     [
         (Fault(disconnect_after=3), InvokeStreamInterruptedError),
         (Fault(error_event_after=3), InvokeServerUnavailableError),
-        (Fault(stall_after=3, stall_seconds=2.0), InvokeError),
+        (Fault(stall_after=3, stall_seconds=2.0), InvokeTimeoutError),
     ],
+    ids=["cut", "error-event", "stall"],
 )
-async def test_failure_after_first_chunk_ends_in_one_typed_error(fault: Fault, cause: type) -> None:
+async def test_failure_after_first_chunk_ends_in_one_typed_error(fault: Fault, cls: type) -> None:
+    """Issue 10 fault 9: a cut, a provider error and a stall after the commit point are told apart
+    by their own class (one ``except``), with ``after_commit`` and what was delivered attached."""
     async with UpstreamSimulator() as sim, ModelRuntime(http=HttpConfig(idle_timeout=0.2)) as rt:
         sim.faults.push(fault, path=CHAT)
         router = _router(rt)
         stream = await router.invoke(openai_target(sim.url), messages("one two three four five six"), stream=True)
         pieces: list[str] = []
-        with pytest.raises(InvokeStreamInterruptedError) as info:
+        with pytest.raises(InvokeError) as info:
             async for chunk in stream:
                 pieces.append(chunk.delta.message.content)
         err = info.value
-        assert isinstance(err.cause, cause)  # type: ignore[attr-defined]
+        assert type(err) is cls and err.after_commit
         full = expected("one two three four five six")
         got = "".join(pieces)
         assert got and full.startswith(got) and got != full  # a prefix, never a clean short answer
-        assert err.partial_usage.completion_tokens >= 1  # type: ignore[attr-defined]
-        assert err.partial_usage.prompt_tokens > 0  # type: ignore[attr-defined]
-        assert err.trace.outcome == "interrupted" and err.trace.attempts == 1  # type: ignore[attr-defined]
-        assert stream.outcome == "interrupted"
+        assert err.delivered_chunks == len(pieces)
+        assert err.partial_usage.completion_tokens >= 1
+        assert err.partial_usage.prompt_tokens > 0
+        assert err.trace.outcome == "interrupted" and err.trace.attempts == 1
+        assert stream.outcome == "error"
         # exactly one terminal outcome: iterating again ends quietly, nothing retried or repeated
         assert [c async for c in stream] == []
         assert sim.stats.total == 1

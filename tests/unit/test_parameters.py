@@ -58,8 +58,13 @@ def test_violations_raise_with_dify_messages(rules, params, message, rule_name):
     assert isinstance(info.value, ValueError)  # Dify callers catch ValueError
 
 
-def test_int_accepts_bool_like_dify_and_float_accepts_int():
-    assert validate_parameters([MAX], {"max_tokens": True}) == {"max_tokens": True}
+def test_bool_is_not_a_number_and_float_accepts_int():
+    """Issue 10 fault 7: ``max_tokens=True`` was accepted (Python's bool is an int; Dify's bug, not its contract)."""
+    with pytest.raises(ParameterValidationError) as info:
+        validate_parameters([MAX], {"max_tokens": True})
+    assert (info.value.parameter, info.value.rule) == ("max_tokens", "type")
+    with pytest.raises(ParameterValidationError):
+        validate_parameters([TEMP], {"temperature": False})
     assert validate_parameters([TEMP], {"temperature": 1}) == {"temperature": 1}
 
 
