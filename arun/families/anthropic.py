@@ -110,4 +110,4 @@ class AnthropicMessagesLLM(FamilyModel, LargeLanguageModel):
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
         await validate_by(lambda: self._invoke(
             model, credentials, [UserPromptMessage(content="ping")], {"max_tokens": 5}, None, None, False, None
-        ))  # fmt: skip
+        ), credentials, self.context.secret_fields)  # fmt: skip

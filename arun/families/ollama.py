@@ -180,7 +180,7 @@ class OllamaChatLLM(FamilyModel, LargeLanguageModel):
             raise wrap_validation(exc) from exc
         await validate_by(lambda: self._invoke(
             model, credentials, [UserPromptMessage(content="ping")], {"num_predict": 5}, None, None, False, None
-        ))  # fmt: skip
+        ), credentials, self.context.secret_fields)  # fmt: skip
 
 
 def _count_strings(messages: list[PromptMessage], tools: list[PromptMessageTool] | None) -> list[str]:
@@ -251,4 +251,4 @@ class OllamaEmbedding(FamilyModel, TextEmbeddingModel):
             cred_int(credentials, "context_size", 512)
         except Exception as exc:
             raise wrap_validation(exc) from exc
-        await validate_by(lambda: self._invoke(model, credentials, ["ping"], None, EmbeddingInputType.DOCUMENT))
+        await validate_by(lambda: self._invoke(model, credentials, ["ping"], None, EmbeddingInputType.DOCUMENT), credentials, self.context.secret_fields)

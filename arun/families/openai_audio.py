@@ -86,7 +86,7 @@ class OpenAITranscription(FamilyModel, Speech2TextModel):
             await self.require_schema(model, credentials)
             await self._invoke(model, credentials, silent_wav(), "check.wav", None)
 
-        await validate_by(call)
+        await validate_by(call, credentials, self.context.secret_fields)
 
 
 def voices_from(credentials: Mapping[str, Any]) -> list[str]:
@@ -147,4 +147,4 @@ class OpenAISpeech(FamilyModel, TTSModel):
             async for _ in audio:
                 pass
 
-        await validate_by(call)
+        await validate_by(call, credentials, self.context.secret_fields)

@@ -269,7 +269,7 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
                 raise wrap_validation(exc) from exc
         await validate_by(lambda: self._invoke(
             model, credentials, [_PING], {"max_tokens": 5}, None, None, False, None
-        ))  # fmt: skip
+        ), credentials, self.context.secret_fields)  # fmt: skip
 
 
 def _ping() -> PromptMessage:

@@ -132,4 +132,4 @@ class OpenAIEmbedding(FamilyModel, TextEmbeddingModel):
             raise
         except Exception as exc:
             raise wrap_validation(exc) from exc
-        await validate_by(lambda: self._invoke(model, credentials, ["ping"], None, EmbeddingInputType.DOCUMENT))
+        await validate_by(lambda: self._invoke(model, credentials, ["ping"], None, EmbeddingInputType.DOCUMENT), credentials, self.context.secret_fields)

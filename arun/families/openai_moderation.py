@@ -35,4 +35,4 @@ class OpenAIModeration(FamilyModel, ModerationModel):
             await self.require_schema(model, credentials)
             await self._invoke(model, credentials, ["ping"], None)
 
-        await validate_by(call)
+        await validate_by(call, credentials, self.context.secret_fields)

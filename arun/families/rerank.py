@@ -87,4 +87,4 @@ class RerankFamily(FamilyModel, RerankModel):
             raise wrap_validation(exc) from exc
         await validate_by(lambda: self._invoke(
             model, credentials, "What is the capital of France?", ["Paris is the capital of France."], None, 1, None
-        ))  # fmt: skip
+        ), credentials, self.context.secret_fields)  # fmt: skip

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from arun.entities.model import ModelType
-from arun.errors import (
-    SchemaError,
-)
 from arun.manager.core import _META_RESTRICT, _META_UNIT, ManagerCore, _kind, log
 from arun.manager.store import (
     ProviderModelSetting,
@@ -30,8 +27,12 @@ class CatalogMixin(ManagerCore):
         for name in self.runtime.provider_names():
             try:
                 schema = self._schema(name)
-            except SchemaError:  # a broken provider folder must not hide the others
-                log.warning("provider %s does not load; skipped in listing", name)
+                self.runtime.get_provider(name).spec  # noqa: B018 - the arun: block must load too
+            except Exception as exc:  # noqa: BLE001 - a broken provider folder is listed as broken, not fatal
+                log.warning("provider %s does not load: %s", name, exc)
+                out.append(ProviderStatus(provider=name, label=name, supported_model_types=[], configurate_methods=[],
+                                          status="broken", using_provider_type="", custom_configured=False,
+                                          error=f"{type(exc).__name__}: {exc}"))  # fmt: skip
                 continue
             using = cfg.using_provider_type(name)
             quotas = [QuotaInfo(r.quota_type, r.config().get(_META_UNIT, self.quota_units.get(name, "times")), r.quota_limit, r.quota_used, r.quota_valid) for r in cfg.system(name)]
@@ -71,12 +72,17 @@ class CatalogMixin(ManagerCore):
         names = [provider] if provider else self.runtime.provider_names()
         out: list[ModelStatus] = []
         for name in names:
-            schema = self._schema(name)
-            for kind in kinds or schema.supported_model_types:
-                if kind not in schema.supported_model_types:
-                    continue
+            try:
+                schema = self._schema(name)
+                found = {k: await self._predefined(name, k) for k in (kinds or schema.supported_model_types) if k in schema.supported_model_types}
+            except Exception as exc:  # noqa: BLE001 - one broken provider does not take the listing down
+                if provider:
+                    raise
+                log.warning("provider %s does not load; skipped: %s", name, exc)
+                continue
+            for kind, predefined in found.items():
                 seen = set()
-                for model in await self._predefined(name, kind):
+                for model in predefined:
                     seen.add(model)
                     out.append(self._model_view(cfg, name, kind, model, "predefined-model"))
                 for rec in cfg.custom_models(name):
@@ -111,11 +117,13 @@ class CatalogMixin(ManagerCore):
         for name in self.runtime.provider_names():
             try:
                 schema = self._schema(name)
-            except SchemaError:
+                if kind not in schema.supported_model_types:
+                    continue
+                predefined = list(await self._predefined(name, kind))
+            except Exception as exc:  # noqa: BLE001 - a broken provider never breaks default-model resolution
+                log.warning("provider %s does not load; not a default-model candidate: %s", name, exc)
                 continue
-            if kind not in schema.supported_model_types:
-                continue
-            models = list(await self._predefined(name, kind)) + [m.model_name for m in cfg.custom_models(name) if m.model_type is kind]
+            models = predefined + [m.model_name for m in cfg.custom_models(name) if m.model_type is kind]
             candidates.extend((name, m) for m in models if self._model_status(cfg, name, kind, m) == "active")
         if not candidates:
             return None

@@ -361,6 +361,13 @@ class ManagerCore:
             return
         raise ModelNotFoundError(f"Model {model} of type {kind.value} not found for provider {provider}")
 
+    @staticmethod
+    def _mapping(credentials: Any, what: str = "credentials") -> Mapping[str, Any]:
+        """Credentials as given by a caller: a mapping of form variables, else the typed error."""
+        if not isinstance(credentials, Mapping):
+            raise CredentialsValidateFailedError(f"{what} should be a mapping of form variables, not {type(credentials).__name__}")
+        return credentials
+
     async def _validated(self, coro: Any) -> dict[str, Any]:
         try:
             return dict(await coro)

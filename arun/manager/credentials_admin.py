@@ -31,6 +31,7 @@ class CredentialsMixin(ManagerCore):
 
         Returns the stored credentials, obfuscated.  Nothing is written when validation fails.
         """
+        credentials = self._mapping(credentials)
         cfg = await self._config(tenant_id)
         secrets = self._secrets(provider, model_level=False)
         merged, limits = check_limit_fields(merge_hidden(credentials, self._provider_credentials(cfg, provider), secrets))
@@ -59,6 +60,7 @@ class CredentialsMixin(ManagerCore):
 
     async def save_model_credentials(self, tenant_id: str, provider: str, model_type: ModelType | str, model: str, credentials: Mapping[str, Any], *, validate: bool = True) -> dict[str, Any]:
         """Per-model (customizable-model) credentials: validated, secret fields encrypted."""
+        credentials = self._mapping(credentials)
         cfg = await self._config(tenant_id)
         kind = _kind(model_type)
         if not isinstance(model, str) or not model:

@@ -44,6 +44,7 @@ class LBAdminMixin(ManagerCore):
         if name != INHERIT:
             if not credentials:
                 raise CredentialsValidateFailedError("credentials are required for a load-balancing config")
+            credentials = self._mapping(credentials)
             plain, limits = check_limit_fields(credentials)
             valid = await self._validate_lb(provider, kind, model, plain) if validate else dict(plain)
             valid.update(limits)

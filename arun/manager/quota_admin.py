@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from arun.errors import ParameterValidationError
+
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,11 +41,15 @@ class QuotaMixin(ManagerCore):
         """
         cfg = await self._config(tenant_id)
         self._schema(provider)
+        if not isinstance(quota_limit, int) or isinstance(quota_limit, bool) or quota_limit < -1:
+            raise ParameterValidationError("quota_limit should be an integer >= -1 (-1: unlimited)", parameter="quota_limit")
+        if quota_used is not None and (not isinstance(quota_used, int) or isinstance(quota_used, bool) or quota_used < 0):
+            raise ParameterValidationError("quota_used should be a non-negative integer", parameter="quota_used")
         if quota_type not in _QUOTA_ORDER:
-            raise ValueError(f"quota_type must be one of {_QUOTA_ORDER}")
+            raise ParameterValidationError(f"quota_type must be one of {_QUOTA_ORDER}", parameter="quota_type")
         unit = quota_unit or self.quota_units.get(provider, "times")
         if unit not in ("times", "tokens", "credits"):
-            raise ValueError("quota_unit must be times, tokens or credits")
+            raise ParameterValidationError("quota_unit must be times, tokens or credits", parameter="quota_unit")
         config: dict[str, Any] = encrypt_credentials(cfg.key, dict(credentials or {}), self._secrets(provider, model_level=False))
         config[_META_UNIT] = unit
         if restrict_models is not None:

@@ -21,12 +21,14 @@ class ProviderStatus:
     label: str
     supported_model_types: list[str]
     configurate_methods: list[str]
-    #: ``active`` | ``no-configure`` | ``quota-exceeded``
+    #: ``active`` | ``no-configure`` | ``quota-exceeded`` | ``broken``
     status: str
     using_provider_type: str
     custom_configured: bool
     custom_models: list[tuple[str, str]] = field(default_factory=list)
     quotas: list[QuotaInfo] = field(default_factory=list)
+    #: why the provider does not load (``status == "broken"``), else None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class ModelStatus:
     provider: str
     model: str
     model_type: str
-    #: ``active`` | ``no-configure`` | ``quota-exceeded`` | ``no-permission`` | ``disabled``
+    #: ``active`` | ``no-configure`` | ``quota-exceeded`` | ``broken`` | ``no-permission`` | ``disabled``
     status: str
     fetch_from: str
     load_balancing_enabled: bool = False

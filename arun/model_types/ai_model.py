@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from arun.entities.model import AIModelEntity, FetchFrom, ModelType, PriceInfo, PriceType
 from arun.errors import CredentialsValidateFailedError, InvokeAuthorizationError, InvokeError, ModelNotFoundError
 from arun.pricing import get_price
-from arun.redact import redact
+from arun.redact import redact, secret_values
 from arun.schema.loader import fill_rule_templates
 
 if TYPE_CHECKING:
@@ -70,8 +70,13 @@ class AIModel:
             mapper = self._error_mappers[classify] = partial(classify, self.provider_name)
         return mapper
 
-    def _transform_invoke_error(self, error: BaseException, model: str | None = None) -> InvokeError:
-        """Map any exception to the Invoke tree; Invoke errors pass through unchanged (plus context)."""
+    def _transform_invoke_error(
+        self, error: BaseException, model: str | None = None, credentials: Mapping[str, Any] | None = None
+    ) -> InvokeError:
+        """Map any exception to the Invoke tree; Invoke errors pass through unchanged (plus context).
+
+        With ``credentials``, the call's own secret values (every field the forms mark secret,
+        whatever its length) are masked in the error, its body and its causes."""
         if isinstance(error, InvokeError):
             result = error
         else:
@@ -81,8 +86,11 @@ class AIModel:
             result.provider = self.provider_name
         if result.model is None:
             result.model = model
+        secrets = secret_values(credentials, self.context.secret_fields) if credentials else ()
+        if secrets:
+            result.redact_with(secrets)
         if isinstance(result, InvokeAuthorizationError):
-            logger.warning("[%s] authorization failed: %s", self.provider_name, redact(repr(error)))
+            logger.warning("[%s] authorization failed: %s", self.provider_name, redact(repr(error), secrets))
         return result
 
     def _map_foreign_error(self, error: BaseException) -> InvokeError:

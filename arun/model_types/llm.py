@@ -154,7 +154,7 @@ class LargeLanguageModel(AIModel):
         except ParameterValidationError:
             raise  # a caller mistake found while building the request (e.g. json_schema missing)
         except Exception as exc:
-            error = self._transform_invoke_error(exc, model)
+            error = self._transform_invoke_error(exc, model, credentials)
             if hooks:
                 await fire(hooks, "on_invoke_error", ex=error, **call)  # type: ignore[arg-type]
             if error is exc:
@@ -171,7 +171,7 @@ class LargeLanguageModel(AIModel):
             return result
         if code_block:
             result = strip_fences_stream(result)
-        return LLMStream(self, result, model, messages, started, hooks, call)
+        return LLMStream(self, result, model, messages, started, hooks, call, credentials)
 
     # -- provider hooks ---------------------------------------------------------------
 

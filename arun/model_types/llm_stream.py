@@ -49,7 +49,7 @@ class _State:
     __slots__ = (
         "llm", "source", "model", "messages", "started", "first", "hooks", "call", "parts", "tool_calls", "usage",
         "finish_reason", "fingerprint", "done", "delivered", "replay", "finalizers", "decorators", "error",
-        "outcome", "finalized", "iterating",
+        "outcome", "finalized", "iterating", "call_credentials",
     )  # fmt: skip
 
     def __init__(
@@ -78,6 +78,7 @@ class _State:
         self.outcome: StreamOutcome | None = None
         self.finalized = False
         self.iterating = False  # the generator has started (the loop's async-generator hook finalizes it)
+        self.call_credentials: Any = None  # the call's credentials: their secret values are masked in errors
 
     def note(self, chunk: LLMResultChunk) -> None:
         """Bookkeeping for the rare chunks that carry tool calls, a finish reason or usage."""
@@ -117,7 +118,7 @@ class _State:
         except Exception as exc:
             self.done = True
             await self.close_source()
-            error = self.llm._transform_invoke_error(exc, self.model)
+            error = self.llm._transform_invoke_error(exc, self.model, self.call_credentials)
             if self.decorators:
                 view = StreamView(self)
                 for decorate in self.decorators:
@@ -269,8 +270,10 @@ class LLMStream:
         started: float,
         hooks: list[Callback],
         call: dict[str, Any] | None,
+        credentials: Any = None,
     ) -> None:
         self._s = _State(llm, agen, model, prompt_messages, started, hooks, call)
+        self._s.call_credentials = credentials
         self.model = model
         self.prompt_messages = prompt_messages
         #: the policy layer's decision trace (:class:`arun.policy.trace.Trace`), when it routed the call

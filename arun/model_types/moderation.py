@@ -43,7 +43,7 @@ class ModerationModel(AIModel):
                     if await self._invoke(model, credentials, list(batch), user):
                         return True
         except Exception as exc:
-            error = self._transform_invoke_error(exc, model)
+            error = self._transform_invoke_error(exc, model, credentials)
             if error is exc:
                 raise
             raise error from exc

@@ -40,7 +40,7 @@ class RerankModel(AIModel):
             with use_extras(extras):
                 result = await self._invoke(model, credentials, query, list(docs), score_threshold, top_n, user)
         except Exception as exc:
-            error = self._transform_invoke_error(exc, model)
+            error = self._transform_invoke_error(exc, model, credentials)
             if error is exc:
                 raise
             raise error from exc

@@ -35,7 +35,7 @@ class Speech2TextModel(AIModel):
             with use_extras(extras):
                 return await self._invoke(model, credentials, audio, getattr(file, "name", None) or filename, user)
         except Exception as exc:
-            error = self._transform_invoke_error(exc, model)
+            error = self._transform_invoke_error(exc, model, credentials)
             if error is exc:
                 raise
             raise error from exc

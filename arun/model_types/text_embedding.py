@@ -58,7 +58,7 @@ class TextEmbeddingModel(AIModel):
             with use_extras(extras):
                 parts = await gather_bounded([job(b) for b in batches], max_concurrency, done)
         except Exception as exc:
-            error = self._transform_invoke_error(exc, model)
+            error = self._transform_invoke_error(exc, model, credentials)
             if error is exc:
                 raise
             raise error from exc

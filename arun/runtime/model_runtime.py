@@ -151,8 +151,15 @@ class ModelRuntime:
         return self.get_provider(provider).get_provider_schema()
 
     def get_providers(self) -> list[ProviderEntity]:
-        """Every provider's schema, in position order (fresh copies: nothing accumulates)."""
-        return [self.get_provider_schema(name) for name in self.provider_names()]
+        """Every provider's schema, in position order; a provider that does not load is left out
+        (and recorded in :attr:`discovery_problems`)."""
+        out = []
+        for name in self.provider_names():
+            try:
+                out.append(self.get_provider_schema(name))
+            except Exception as exc:  # noqa: BLE001 - a broken folder must not hide the others
+                self.discovery_problems.append(LoadProblem(name, f"provider does not load: {type(exc).__name__}: {exc}"))
+        return out
 
     async def get_models(
         self, provider: str | None = None, model_type: ModelType | str | None = None
@@ -164,13 +171,19 @@ class ModelRuntime:
         names = [provider] if provider else self.provider_names()
         out: list[SimpleProviderEntity] = []
         for name in names:
-            schema = self.get_provider_schema(name)
-            kinds = [kind] if kind else list(schema.supported_model_types)
-            if kind and kind not in schema.supported_model_types:
+            try:
+                schema = self.get_provider_schema(name)
+                kinds = [kind] if kind else list(schema.supported_model_types)
+                if kind and kind not in schema.supported_model_types:
+                    continue
+                models = []
+                for k in kinds:
+                    models.extend(await self.get_provider(name).models(k))
+            except Exception as exc:  # noqa: BLE001 - one broken provider folder does not hide the others
+                if provider:
+                    raise
+                self.discovery_problems.append(LoadProblem(name, f"provider does not load: {type(exc).__name__}: {exc}"))
                 continue
-            models = []
-            for k in kinds:
-                models.extend(await self.get_provider(name).models(k))
             simple = schema.to_simple_provider()
             simple.models = models
             out.append(simple)

@@ -11,6 +11,7 @@ import pytest
 import pytest_asyncio
 
 from arun import FetchFrom, ModelRuntime, ParameterValidationError, UserPromptMessage
+from arun.testing import Fault
 from arun.testing.cases import VALID_KEY
 
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
@@ -118,3 +119,35 @@ async def test_environment_variable_adds_providers_folders(tmp_path: Path, monke
     rt = ModelRuntime()
     assert "acme_llm" in rt.provider_names()
     assert type(rt.get_model_instance("acme_llm", "llm")).__name__ == "OpenAIChatLLM"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_short_key_echoed_by_the_upstream_never_reaches_the_caller(rt: ModelRuntime, upstream: Any, stream: bool) -> None:
+    """Issue 10 fault 2: a 6-character key the upstream echoes in its 401 body is masked in the
+    error's text, body, repr and traceback (the call's own secret values, whatever their length)."""
+    import traceback
+
+    from arun import InvokeAuthorizationError
+
+    key = "k3y9zq"
+    body = b'{"error": {"message": "Incorrect API key provided: k3y9zq.", "type": "invalid_request_error", "code": "invalid_api_key"}}'
+    upstream.faults.push(Fault(status=401, body=body))
+    llm = rt.get_model_instance("openai", "llm")
+    with pytest.raises(InvokeAuthorizationError) as info:
+        await llm.invoke("gpt-4o-mini", {"openai_api_key": key, "openai_api_base": upstream.url}, MESSAGES, {}, stream=stream)
+    err = info.value
+    shown = [str(err), repr(err), err.body or "", "".join(traceback.format_exception(err))]
+    assert all(key not in text for text in shown)
+    assert "Incorrect API key provided" in (err.body or "")  # the message survives, the key does not
+
+
+async def test_validation_masks_the_short_key_too(rt: ModelRuntime, upstream: Any) -> None:
+    from arun import CredentialsValidateFailedError
+
+    key = "k3y9zq"
+    upstream.faults.push(Fault(status=401, body=b'{"error": {"message": "bad key k3y9zq"}}'))
+    with pytest.raises(CredentialsValidateFailedError) as info:
+        await rt.provider_credentials_validate("openai", {"openai_api_key": key, "openai_api_base": upstream.url})
+    import traceback
+
+    assert key not in str(info.value) and key not in "".join(traceback.format_exception(info.value))
