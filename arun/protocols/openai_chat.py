@@ -213,6 +213,7 @@ class _ErrorEnvelope(msgspec.Struct, gc=False):
     error: _ErrorObject | str | None = None
     detail: Any = None
     message: str | None = None
+    title: str | None = None  # RFC 7807 problem details (NVIDIA's API catalog): detail, else title
 
 
 _chunk_decoder = msgspec.json.Decoder(_Chunk)
@@ -260,6 +261,7 @@ def classify_error(provider: str, status: int, headers: Mapping[str, str], body:
     if isinstance(err, _ErrorObject):
         return _error_from_object(provider, err, status, headers, body)
     text = err if isinstance(err, str) else envelope.message or (str(envelope.detail) if envelope.detail else None)
+    text = text or envelope.title
     cls = refine(class_for_status(status), text)
     return build_error(cls, provider, status, text or f"HTTP {status}", headers, body)
 
