@@ -234,6 +234,10 @@ def _arguments(value: str | dict[str, Any] | None) -> str:
 
 def _error_from_object(provider: str, err: _ErrorObject, status: int | None, headers: Mapping[str, str], body: bytes | None) -> InvokeError:
     code = str(err.code) if err.code is not None else None
+    if status is None and isinstance(err.code, int) and 400 <= err.code <= 599:
+        # vLLM (NVIDIA NIM, self-hosted servers): an in-stream error's code is the HTTP status it stands for
+        cls = refine(class_for_status(err.code), err.type, code, err.message)
+        return build_error(cls, provider, None, err.message or "error event in stream", headers, body)
     if status is None:
         # an error object inside a 200 stream: classify by its type/code
         hint = f"{err.type or ''} {code or ''}".lower()
