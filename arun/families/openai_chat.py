@@ -99,7 +99,8 @@ def build_openai_compatible_llm_schema(model: str, credentials: Mapping[str, Any
         features.append(ModelFeature.VISION)
     if credentials.get("structured_output_support") == "supported":
         features.append(ModelFeature.STRUCTURED_OUTPUT)
-    max_tokens = cred_int(credentials, "max_tokens_to_sample", 4096)
+    # Dify's forms name the cap max_tokens_to_sample; Fireworks' names it max_tokens
+    max_tokens = cred_int(credentials, "max_tokens_to_sample", cred_int(credentials, "max_tokens", 4096))
     F, I = ParameterType.FLOAT, ParameterType.INT
     rules = [
         ParameterRule(name=DefaultParameterName.TEMPERATURE.value, use_template="temperature",
@@ -116,9 +117,13 @@ def build_openai_compatible_llm_schema(model: str, credentials: Mapping[str, Any
                       label=_label("Max Tokens", "最大标记"), type=I, default=min(512, max_tokens), min=1,
                       max=max_tokens, precision=0),
     ]  # fmt: skip
+    # Fireworks' form asks for display names (model_label_en_US / model_label_zh_Hans)
+    en = credentials.get("model_label_en_US")
+    zh = credentials.get("model_label_zh_Hans")
+    label = I18nObject(en_US=en if isinstance(en, str) and en else model, zh_Hans=zh if isinstance(zh, str) and zh else None)
     return AIModelEntity(
         model=model,
-        label=I18nObject(en_US=model),
+        label=label,
         model_type=ModelType.LLM,
         fetch_from=FetchFrom.CUSTOMIZABLE_MODEL,
         features=features,

@@ -6,7 +6,8 @@ Options (``model_types.text-embedding.options`` in the ``arun:`` block):
   or ``null`` (leave the field out); a caller may ask for another one per call with
   ``extra_body={"encoding_format": "float"}`` — both answers decode;
 * ``tasks`` + ``task_models``: task-aware models (Jina v3/v4) get ``task`` by input type,
-  e.g. ``{document: retrieval.passage, query: retrieval.query}``;
+  e.g. ``{document: retrieval.passage, query: retrieval.query}``; ``task_field`` names the body
+  field it goes in when the provider spells it differently (NVIDIA: ``input_type``);
 * ``body_credentials``: body fields read from credentials,
   ``{dimensions: {credential: dimensions, type: int}, late_chunking: {credential: late_chunking, type: bool}}``;
 * ``customizable_defaults``: ``context_size`` / ``max_chunks`` of user-added models.
@@ -105,7 +106,7 @@ class OpenAIEmbedding(FamilyModel, TextEmbeddingModel):
         body_extra = body_from_credentials(self.options.get("body_credentials") or {}, credentials)
         task = self._task(model, credentials, input_type)
         if task:
-            body_extra["task"] = task
+            body_extra[str(self.options.get("task_field") or "task")] = task
         body_extra.update(endpoint.wire_parameters(model, {}))
         if extras is not None and extras.body:
             body_extra.update(extras.body)

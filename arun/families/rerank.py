@@ -1,18 +1,21 @@
 """The rerank family: one adapter for every rerank wire shape (:mod:`arun.protocols.rerank`).
 
 Options: ``shape`` (``results`` | ``rankings`` | ``dashscope``; default ``results``),
-``return_documents`` (sent when set), ``customizable_defaults: {context_size}``.  A
+``return_documents`` (sent when set), ``customizable_defaults: {context_size}``, ``score``
+(``sigmoid``: the server's scores are logits, reported as ``1 / (1 + e^-logit)`` in [0, 1] so a
+``score_threshold`` means what it means elsewhere — NVIDIA's rankings, as Dify reports them).  A
 ``rerank_endpoint_url`` credential (the compatible form's) replaces the whole URL.  The base
 class applies ``score_threshold`` and ``top_n`` and skips the request when there are no docs.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from arun.entities.common import I18nObject
-from arun.entities.embedding import RerankResult
+from arun.entities.embedding import RerankDocument, RerankResult
 from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
 from arun.families.base import FamilyModel
 from arun.families.helpers import cred_int, cred_text, price_config, validate_by, wrap_validation
@@ -78,6 +81,8 @@ class RerankFamily(FamilyModel, RerankModel):
             error_mapper=self.error_mapper(classify_error),
         )
         documents, served = parse_rerank_response(self.provider_name, resp.body, docs)
+        if self.options.get("score") == "sigmoid":
+            documents = [RerankDocument(index=d.index, text=d.text, score=_sigmoid(d.score)) for d in documents]
         return RerankResult(model=model, docs=documents)
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
@@ -88,3 +93,10 @@ class RerankFamily(FamilyModel, RerankModel):
         await validate_by(lambda: self._invoke(
             model, credentials, "What is the capital of France?", ["Paris is the capital of France."], None, 1, None
         ), credentials, self.context.secret_fields)  # fmt: skip
+
+
+def _sigmoid(logit: float) -> float:
+    if logit >= 0:
+        return 1.0 / (1.0 + math.exp(-logit))
+    z = math.exp(logit)  # no overflow for very negative logits
+    return z / (1.0 + z)

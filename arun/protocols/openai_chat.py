@@ -213,6 +213,7 @@ class _ErrorEnvelope(msgspec.Struct, gc=False):
     error: _ErrorObject | str | None = None
     detail: Any = None
     message: str | None = None
+    title: str | None = None  # RFC 7807 problem details (NVIDIA's API catalog): detail, else title
 
 
 _chunk_decoder = msgspec.json.Decoder(_Chunk)
@@ -233,6 +234,10 @@ def _arguments(value: str | dict[str, Any] | None) -> str:
 
 def _error_from_object(provider: str, err: _ErrorObject, status: int | None, headers: Mapping[str, str], body: bytes | None) -> InvokeError:
     code = str(err.code) if err.code is not None else None
+    if status is None and isinstance(err.code, int) and 400 <= err.code <= 599:
+        # vLLM (NVIDIA NIM, self-hosted servers): an in-stream error's code is the HTTP status it stands for
+        cls = refine(class_for_status(err.code), err.type, code, err.message, codes=(err.type, code))
+        return build_error(cls, provider, None, err.message or "error event in stream", headers, body, code=code or err.type)
     if status is None:
         # an error object inside a 200 stream: classify by its type/code
         hint = f"{err.type or ''} {code or ''}".lower()
@@ -260,6 +265,7 @@ def classify_error(provider: str, status: int, headers: Mapping[str, str], body:
     if isinstance(err, _ErrorObject):
         return _error_from_object(provider, err, status, headers, body)
     text = err if isinstance(err, str) else envelope.message or (str(envelope.detail) if envelope.detail else None)
+    text = text or envelope.title
     cls = refine(class_for_status(status), text)
     return build_error(cls, provider, status, text or f"HTTP {status}", headers, body)
 
