@@ -94,6 +94,10 @@ async def test_request_on_the_wire(rt: ModelRuntime, creds: dict[str, str], upst
     await llm.invoke(DEPLOYMENT, {**creds, "openai_api_version": "2025-04-01-preview"}, MESSAGES, {}, stream=False)
     assert upstream.last_request.query == {"api-version": "2025-04-01-preview"}
 
+    pasted = {**creds, "openai_api_base": creds["openai_api_base"] + "/openai/"}  # a base copied with its /openai
+    await llm.invoke(DEPLOYMENT, pasted, MESSAGES, {}, stream=False)
+    assert upstream.last_request.raw_path == f"/p/azure_openai/openai/deployments/{DEPLOYMENT}/chat/completions"
+
 
 async def test_the_profile_refuses_a_request_without_api_version(upstream: Any) -> None:
     """What makes the wire test above meaningful: the simulated service needs the query."""

@@ -129,6 +129,14 @@ async def test_reasoning_arrives_beside_the_content(rt: ModelRuntime, model: str
     assert "".join(c.delta.message.content or "" for c in got) == whole.message.content
 
 
+async def test_without_parsed_format_qwen_thinks_inline(rt: ModelRuntime, upstream: Any) -> None:
+    """Why the block asks for ``reasoning_format: parsed``: Qwen3's default puts the thinking in the content."""
+    llm = rt.get_model_instance(PROVIDER, "llm")
+    raw = await llm.invoke("qwen/qwen3-32b", CREDS, MESSAGES, {}, stream=False, extra_body={"reasoning_format": "raw"})
+    assert upstream.last_request.json["reasoning_format"] == "raw"
+    assert raw.message.content.startswith("<think>The user greets me") and raw.reasoning_content is None
+
+
 async def test_reasoning_effort_is_sent_for_gpt_oss(rt: ModelRuntime, upstream: Any) -> None:
     await rt.get_model_instance(PROVIDER, "llm").invoke("openai/gpt-oss-120b", CREDS, MESSAGES, {"reasoning_effort": "low"}, stream=False)
     assert upstream.last_request.json["reasoning_effort"] == "low"

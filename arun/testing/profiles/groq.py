@@ -11,9 +11,7 @@
 * error bodies are OpenAI's shape (docs/errors): 401 ``invalid_api_key`` "Invalid API Key",
   429 ``rate_limit_exceeded`` of ``type: tokens`` (or ``requests``) "Rate limit reached for
   model ... Please try again in 2.5s" with ``retry-after``, 413 "Request too large ... on tokens
-  per minute (TPM)" (also ``rate_limit_exceeded``), 400 ``context_length_exceeded``;
-* rate-limit headers (docs/rate-limits): ``x-ratelimit-limit-requests`` counts requests per
-  *day*, ``x-ratelimit-limit-tokens`` tokens per minute; resets as ``2m59.56s`` / ``7.66s``.
+  per minute (TPM)" (also ``rate_limit_exceeded``), 400 ``context_length_exceeded``.
 """
 
 from __future__ import annotations
@@ -127,18 +125,9 @@ PROFILE = Profile(
         "https://console.groq.com/docs/api-reference#chat-create",
         "https://console.groq.com/docs/reasoning",
         "https://console.groq.com/docs/errors",
-        "https://console.groq.com/docs/rate-limits",
         "https://github.com/groq/groq-python/blob/main/src/groq/types/chat/chat_completion_chunk.py",
     ),
     chat_events=chat_events,
     chat_body=chat_body,
     error_body=error_body,
-    headers={
-        "x-ratelimit-limit-requests": "14400",  # per day
-        "x-ratelimit-limit-tokens": "18000",  # per minute
-        "x-ratelimit-remaining-requests": "14399",
-        "x-ratelimit-remaining-tokens": "17600",
-        "x-ratelimit-reset-requests": "2m59.56s",
-        "x-ratelimit-reset-tokens": "7.66s",
-    },
 )

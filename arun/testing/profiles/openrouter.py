@@ -15,8 +15,7 @@
   limit in ``metadata.headers`` (api-reference/errors; the message texts as reported in
   client issue threads, e.g. RooCodeInc/Roo-Code#2445, QwenLM/qwen-code#73);
 * reasoning asked for with ``reasoning: {effort}`` comes back as ``reasoning`` beside the
-  content: ``message.reasoning`` and ``delta.reasoning`` pieces (use-cases/reasoning-tokens);
-* usage carries the request's ``cost`` in credits (use-cases/usage-accounting).
+  content: ``message.reasoning`` and ``delta.reasoning`` pieces (use-cases/reasoning-tokens).
 """
 
 from __future__ import annotations
@@ -36,19 +35,11 @@ def _reasoning(body: dict[str, Any]) -> bool:
     return isinstance(value, dict) and not value.get("exclude") and value.get("enabled", True) is not False
 
 
-def _usage(usage: dict[str, Any]) -> dict[str, Any]:
-    out = dict(usage)
-    out["cost"] = round((usage.get("prompt_tokens", 0) * 0.15 + usage.get("completion_tokens", 0) * 0.6) / 1e6, 9)
-    return out
-
-
 def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     reasoning = _reasoning(body)
 
     def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
         chunk["provider"] = SERVING
-        if chunk.get("usage"):
-            chunk["usage"] = _usage(chunk["usage"])
         choices = chunk.get("choices") or []
         if not choices:
             return [chunk]
@@ -67,7 +58,6 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
 
 def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     answer["provider"] = SERVING
-    answer["usage"] = _usage(answer["usage"])
     choice = answer["choices"][0]
     choice["native_finish_reason"] = choice["finish_reason"]
     if _reasoning(body):
@@ -135,7 +125,6 @@ PROFILE = Profile(
         "https://openrouter.ai/docs/api-reference/streaming",
         "https://openrouter.ai/docs/api-reference/errors",
         "https://openrouter.ai/docs/use-cases/reasoning-tokens",
-        "https://openrouter.ai/docs/use-cases/usage-accounting",
         "https://github.com/RooCodeInc/Roo-Code/issues/2445",
         "https://github.com/QwenLM/qwen-code/issues/73",
     ),
