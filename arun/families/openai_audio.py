@@ -41,8 +41,9 @@ class OpenAITranscription(FamilyModel, Speech2TextModel):
     family = "openai_transcription"
 
     async def get_customizable_model_schema(self, model: str, credentials: Mapping[str, Any]) -> AIModelEntity | None:
-        if not self.builds_schemas:
-            return None
+        base = self.base_model_schema(model, credentials)
+        if base is not None or not self.builds_schemas:
+            return base
         return AIModelEntity(
             model=model,
             label=I18nObject(en_US=model),

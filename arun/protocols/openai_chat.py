@@ -161,6 +161,7 @@ class _ErrorObject(msgspec.Struct, gc=False):
     type: str | None = None
     code: str | int | None = None
     param: str | None = None
+    innererror: Any = None  # Azure: {"code": "ResponsibleAIPolicyViolation", ...} when content is filtered
 
 
 class _BaseResp(msgspec.Struct, gc=False):
@@ -234,14 +235,14 @@ def _arguments(value: str | dict[str, Any] | None) -> str:
 
 def _error_from_object(provider: str, err: _ErrorObject, status: int | None, headers: Mapping[str, str], body: bytes | None) -> InvokeError:
     code = str(err.code) if err.code is not None else None
-    if status is None and isinstance(err.code, int) and 400 <= err.code <= 599:
-        # vLLM (NVIDIA NIM, self-hosted servers): an in-stream error's code is the HTTP status it stands for
-        cls = refine(class_for_status(err.code), err.type, code, err.message, codes=(err.type, code))
-        return build_error(cls, provider, None, err.message or "error event in stream", headers, body, code=code or err.type)
+    inner_code = err.innererror.get("code") if isinstance(err.innererror, dict) else None
+    inner = str(inner_code) if inner_code is not None else None  # Azure: ResponsibleAIPolicyViolation
     if status is None:
         # an error object inside a 200 stream: classify by its type/code
         hint = f"{err.type or ''} {code or ''}".lower()
-        if "rate_limit" in hint or "insufficient_quota" in hint:
+        if code is not None and code.isdigit() and 400 <= int(code) <= 599:
+            status = int(code)  # an HTTP status as the code (OpenRouter: {"code": 502, "message": ...})
+        elif "rate_limit" in hint or "insufficient_quota" in hint:
             status = 429
         elif "auth" in hint or "invalid_api_key" in hint or "permission" in hint:
             status = 401
@@ -249,9 +250,9 @@ def _error_from_object(provider: str, err: _ErrorObject, status: int | None, hea
             status = 503
         else:
             status = 400
-        cls = refine(class_for_status(status), err.type, code, err.message, codes=(err.type, code))
+        cls = refine(class_for_status(status), err.type, code, inner, err.message, codes=(err.type, code, inner))
         return build_error(cls, provider, None, err.message or "error event in stream", headers, body, code=code or err.type)
-    cls = refine(class_for_status(status), err.type, code, err.message, codes=(err.type, code))
+    cls = refine(class_for_status(status), err.type, code, inner, err.message, codes=(err.type, code, inner))
     return build_error(cls, provider, status, err.message or f"HTTP {status}", headers, body, code=code or err.type)
 
 

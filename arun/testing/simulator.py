@@ -41,6 +41,7 @@ class RecordedRequest:
     form: dict[str, Any] | None = None  # multipart fields; files as {"filename","content_type","size"}
     query: dict[str, str] = field(default_factory=dict)
     profile: str | None = None  # the simulator profile the request came in under
+    raw_path: str = ""  # the path as sent (``path`` is the handler's canonical one)
 
     @property
     def body(self) -> Any:
@@ -406,6 +407,7 @@ class UpstreamSimulator:
                     form=_public_form(form) if form is not None else None,
                     query=dict(request.query),
                     profile=profile.name if profile is not None else None,
+                    raw_path=request.path,
                 )
             )
             self.stats.count(ctx.path, key)
