@@ -23,6 +23,7 @@ from arun import (
     InvokeBadRequestError,
     InvokeContentFilteredError,
     InvokeContextLengthExceededError,
+    InvokeError,
     InvokeQuotaExhaustedError,
     InvokeRateLimitError,
     ModelRuntime,
@@ -239,3 +240,36 @@ async def test_customizable_llm_reads_dify_tongyi_form(rt: ModelRuntime, upstrea
     assert next(r for r in schema.parameter_rules if r.name == "max_tokens").max == 2048
     result = await llm.invoke("qwen-plus-2025-07-28", creds, MESSAGES, {}, stream=False)
     assert result.message.content and upstream.last_request.json["model"] == "qwen-plus-2025-07-28"
+
+
+async def test_a_typo_in_an_error_code_table_is_named(tmp_path: Path, upstream: Any) -> None:
+    """``options.error_codes`` names Invoke classes; an unknown one fails the call naming the key, not silently."""
+    import yaml
+
+    folder = tmp_path / "codes_typo"
+    folder.mkdir()
+    (folder / "codes_typo.yaml").write_text(yaml.safe_dump({
+        "provider": "codes_typo",
+        "label": {"en_US": "Codes typo"},
+        "supported_model_types": ["llm"],
+        "configurate_methods": ["customizable-model"],
+        "model_credential_schema": {
+            "model": {"label": {"en_US": "Model"}},
+            "credential_form_schemas": [{"variable": "api_key", "label": {"en_US": "Key"}, "type": "secret-input", "required": True}],
+        },
+        "arun": {
+            "base_url": f"{upstream.url}/p/tongyi/compatible-mode/v1",
+            "auth": {"style": "bearer", "credential": "api_key"},
+            "model_types": {"llm": {
+                "family": "openai_chat", "schema": "credentials",
+                "options": {"error_codes": {"Arrearage": "InvokeArrearsError"}},
+            }},
+        },
+    }))
+    async with ModelRuntime(provider_paths=[str(tmp_path)]) as rt:
+        llm = rt.get_model_instance("codes_typo", "llm")
+        with pytest.raises(InvokeError) as info:
+            await llm.invoke("m", {"api_key": VALID_KEY}, MESSAGES, {}, stream=False)
+    assert type(info.value) is InvokeError
+    assert "options.error_codes.Arrearage" in str(info.value) and "InvokeArrearsError" in str(info.value)
+    assert upstream.stats.total == 0  # refused before anything went on the wire
