@@ -7,19 +7,22 @@ LargeLanguageModel)``).  Everything comes from the injected :class:`~arun.model_
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
 from arun.entities.model import AIModelEntity, FetchFrom, ModelType
-from arun.errors import CredentialsValidateFailedError, SchemaError
+from arun.errors import CredentialsValidateFailedError, InvokeError, SchemaError
 from arun.model_types.call_options import CallExtras, current_extras
+from arun.protocols.errors import ERROR_CLASSES, classify_by_code
 
 if TYPE_CHECKING:
     from arun.families.endpoint import Endpoint
     from arun.model_types.context import ModelContext
     from arun.schema.spec import ModelTypeSpec
+    from arun.wire.client import ErrorMapper
 
 __all__ = ["FamilyModel"]
 
@@ -83,6 +86,33 @@ class FamilyModel:
         endpoint = self.context.endpoint
         return self.context.customizable and endpoint is not None and endpoint.type_spec.schema == "credentials"
 
+    def error_mapper(self, classify: Callable[..., InvokeError]) -> ErrorMapper:
+        """The family's ``classify``, refined by the type's ``options.error_codes``: a table of the
+        provider's error codes -> the Invoke class each means (``{Arrearage: InvokeQuotaExhaustedError}``),
+        matched against the body's ``error.code`` / ``error.type`` or top-level ``code``."""
+        table = self.options.get("error_codes")
+        if table:
+            wrapped: dict[Any, Any] = self.__dict__.setdefault("_by_code", {})
+            found = wrapped.get(classify)
+            if found is None:
+                found = wrapped[classify] = partial(classify_by_code, self._error_classes(table), classify)
+            classify = found
+        mapper: ErrorMapper = super().error_mapper(classify)  # type: ignore[misc]
+        return mapper
+
+    def _error_classes(self, table: Any) -> dict[str, type[InvokeError]]:
+        key = f"arun.model_types.{self.context.model_type.value}.options.error_codes"
+        if not isinstance(table, Mapping):
+            raise SchemaError(f"provider {self.provider_name!r}: {key}: expected a mapping of code -> Invoke error class", key=key)
+        out: dict[str, type[InvokeError]] = {}
+        for code, name in table.items():
+            cls = ERROR_CLASSES.get(str(name))
+            if cls is None:
+                known = ", ".join(sorted(ERROR_CLASSES))
+                raise SchemaError(f"provider {self.provider_name!r}: {key}.{code}: unknown class {name!r} (known: {known})", key=f"{key}.{code}")
+            out[str(code)] = cls
+        return out
+
     @staticmethod
     def extras() -> CallExtras | None:
         """The caller's per-call extra headers and body fields (see :mod:`arun.model_types.call_options`)."""
@@ -135,7 +165,7 @@ class FamilyModel:
             "GET",
             endpoint.url(credentials, None, remote.path),
             headers=endpoint.headers(credentials, content_type=None),
-            error_mapper=self.error_mapper(classify_error),  # type: ignore[attr-defined]
+            error_mapper=self.error_mapper(classify_error),
         )
         try:
             listing = msgspec.json.decode(resp.body, type=_ModelList)
@@ -159,7 +189,8 @@ class FamilyModel:
 
     def base_model_schema(self, model: str, credentials: Mapping[str, Any]) -> AIModelEntity | None:
         """A customizable model that serves a known model (Azure's ``base_model_name``): that model's
-        schema, under the user's model name."""
+        schema, under the user's model name; None when the credential holds the type's
+        ``options.custom_base_model`` (Volcengine's ``Custom``: the form describes the model)."""
         endpoint = self.context.endpoint
         name = endpoint.type_spec.base_model_credential if endpoint is not None else None
         if not name:
@@ -167,6 +198,8 @@ class FamilyModel:
         base = credentials.get(name)
         if not isinstance(base, str) or not base:
             raise CredentialsValidateFailedError(f"Variable {name} is required")
+        if base == self.options.get("custom_base_model"):
+            return None  # the form's own choice: the schema comes from the credentials (schema: credentials)
         provider = endpoint.type_spec.base_model_provider if endpoint is not None else None
         kind: ModelType = self.context.model_type
         found = None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from time import perf_counter
 from types import TracebackType
@@ -376,6 +377,10 @@ class LLMStream:
         # one never started (read ahead by commit(), or not at all) is finalized here, at once.
         st = self._s
         if st.finalized or st.iterating or (st.done and not st.finalizers):
+            return
+        if sys.getrefcount(self._gen) > 2:
+            # someone iterates the generator (``async for`` over a temporary stream): it is theirs now;
+            # once it starts, the loop's async-generator hook finalizes it when it is dropped
             return
         try:
             loop = asyncio.get_running_loop()

@@ -12,9 +12,11 @@ import email.utils
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from arun.errors import (
     InvokeAuthorizationError,
@@ -40,6 +42,9 @@ __all__ = [
     "class_for_status",
     "build_error",
     "refine",
+    "ERROR_CLASSES",
+    "error_codes_of",
+    "classify_by_code",
 ]
 
 
@@ -209,7 +214,8 @@ def class_for_status(status: int) -> type[InvokeError]:
     return InvokeConnectionError
 
 
-_CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "prompt is too long", "context window")
+_CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "prompt is too long", "context window",
+                    "range of input length")  # DashScope: "Range of input length should be [1, N]"
 #: Context-length wording without a fixed phrase: "Input text exceeds the maximum of 8192 tokens" (Jina),
 #: "exceeds the model's maximum context length (8192 tokens)", "exceeds the limit of 512 tokens",
 #: "Prompt exceeds max length" (Zhipu), "input is too long", "too many input tokens".
@@ -277,3 +283,67 @@ def build_error(
     if headers:
         error.headers = headers  # rate-limit and x-should-retry hints for the policy layer
     return error
+
+
+# --------------------------------------------------------------------------------------
+# Provider error codes (``options.error_codes`` in a provider's arun: block)
+# --------------------------------------------------------------------------------------
+#: the classes an ``error_codes`` table may name
+ERROR_CLASSES: dict[str, type[InvokeError]] = {
+    cls.__name__: cls
+    for cls in (
+        InvokeAuthorizationError,
+        InvokeBadRequestError,
+        InvokeConnectionError,
+        InvokeContentFilteredError,
+        InvokeContextLengthExceededError,
+        InvokeModelNotFoundError,
+        InvokeQuotaExhaustedError,
+        InvokeRateLimitError,
+        InvokeServerUnavailableError,
+        InvokeTimeoutError,
+    )
+}
+
+
+def _text_of(value: object) -> str | None:
+    return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value) else None
+
+
+def error_codes_of(body: bytes | None) -> tuple[list[str], str | None]:
+    """The codes an error body names, most specific first, and its message.
+
+    Reads ``{"error": {"code", "type", "message"}}`` (OpenAI's shape, used by Volcengine Ark and
+    DashScope's compatible mode) and a top-level ``{"code", "message"}`` (DashScope's native API).
+    """
+    if not body:
+        return [], None
+    try:
+        data = msgspec.json.decode(body.strip())
+    except msgspec.DecodeError:
+        return [], None
+    if not isinstance(data, dict):
+        return [], None
+    inner = data.get("error")
+    source = inner if isinstance(inner, dict) else data
+    codes = [c for c in (_text_of(source.get("code")), _text_of(source.get("type"))) if c]
+    return codes, _text_of(source.get("message"))
+
+
+def classify_by_code(
+    codes: Mapping[str, type[InvokeError]],
+    classify: Callable[[str, int, Mapping[str, str], bytes], InvokeError],
+    provider: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> InvokeError:
+    """``classify``'s error, re-classed when the body carries a code of the provider's table
+    (DashScope's ``Arrearage`` at HTTP 400 is an empty balance, Ark's ``AccountOverdueError`` at
+    403 too); anything else is ``classify``'s answer unchanged."""
+    found, message = error_codes_of(body)
+    for code in found:
+        cls = codes.get(code)
+        if cls is not None:
+            return build_error(cls, provider, status, f"{code}: {message or f'HTTP {status}'}", headers, body)
+    return classify(provider, status, headers, body)

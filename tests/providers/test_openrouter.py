@@ -21,6 +21,7 @@ import pytest_asyncio
 from arun import (
     CredentialsValidateFailedError,
     InvokeAuthorizationError,
+    InvokePermissionDeniedError,
     InvokeContentFilteredError,
     InvokeContextLengthExceededError,
     InvokeQuotaExhaustedError,
@@ -184,7 +185,7 @@ async def test_error_in_a_200_body_is_a_typed_error_not_a_result(rt: ModelRuntim
         (Fault(status=429, retry_after=3), InvokeRateLimitError, "Rate limit exceeded"),
         (Fault(status=400, error_type="context_length_exceeded"), InvokeContextLengthExceededError, "maximum context length"),
         (Fault(status=403, error_type="moderation"), InvokeContentFilteredError, "flagged for: hate"),
-        (Fault(status=403), InvokeAuthorizationError, "not allowed"),
+        (Fault(status=403), InvokePermissionDeniedError, "not allowed"),  # an InvokeAuthorizationError
     ],
     ids=["credits", "rate-limit", "context", "moderation", "forbidden"],
 )

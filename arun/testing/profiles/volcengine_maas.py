@@ -1,0 +1,111 @@
+"""Volcengine Ark: OpenAI-compatible chat and embeddings addressed by endpoint id or model id.
+
+* errors are ``{"error": {"code", "message", "param", "type"}}`` with Ark's own codes and types
+  (public error-code page): 400 ``InvalidParameter``/BadRequest, 401 ``AuthenticationError``/
+  Unauthorized, 403 ``AccessDenied`` and ``AccountOverdueError``/Forbidden, 404
+  ``InvalidEndpointOrModel.NotFound``/NotFound, 429 ``RateLimitExceeded.EndpointRPMExceeded``/
+  TooManyRequests, 400 ``SensitiveContentDetected`` for moderated input; statuses the page gives
+  no code for keep the OpenAI body;
+* thinking: Seed models think unless ``thinking: {type: disabled}`` (ModelArk chat API, "default
+  value {"type":"enabled"}"), the chain of thought arrives as ``reasoning_content``;
+  ``reasoning_effort`` other than ``minimal`` with thinking disabled is refused: 400 "Invalid
+  combination of reasoning_effort and thinking type" (RooCodeInc/Roo-Code#11395).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from arun.testing import sim_openai
+from arun.testing.profiles import Profile
+from arun.testing.profiles.common import openai_error, rewrite_chunks
+
+REASONING = ["The user greets me;", " I will greet back."]
+
+#: status -> (code, type, message)
+_CODES = {
+    400: ("InvalidParameter", "BadRequest", "One or more parameters specified in the request are not valid."),
+    401: ("AuthenticationError", "Unauthorized", "The API key or AK/SK in the request is missing or invalid."),
+    403: ("AccessDenied", "Forbidden", "The request failed because you do not have access to the requested resource."),
+    404: ("InvalidEndpointOrModel.NotFound", "NotFound", "The model or endpoint {model} does not exist or you do not have access to it."),
+    429: ("RateLimitExceeded.EndpointRPMExceeded", "TooManyRequests", "The Requests Per Minute (RPM) limit of the associated endpoint for your account has been exceeded."),
+}
+#: Fault.error_type -> (status, code, type, message)
+SPECIAL = {
+    "account_overdue": (403, "AccountOverdueError", "Forbidden", "The request failed because your account has an overdue balance."),
+    "sensitive_content": (400, "SensitiveContentDetected", "BadRequest", "The request failed because the input text may contain sensitive information."),
+    "tpm_exceeded": (429, "RateLimitExceeded.EndpointTPMExceeded", "TooManyRequests", "The Tokens Per Minute (TPM) limit of the associated endpoint for your account has been exceeded."),
+    "model_not_open": (404, "ModelNotOpen", "NotFound", "Your account has not activated the model service. Please activate the model service in the Ark Console."),
+}
+COMBINATION = "Invalid combination of reasoning_effort and thinking type"
+
+
+def _ark_error(ctx: Any, status: int, code: str, typ: str, message: str) -> tuple[int, Any]:
+    model = ctx.body.get("model") if isinstance(ctx.body, dict) else None
+    text = message.replace("{model}", str(model)) + f" Request id: {ctx.rid}"
+    return status, {"error": {"code": code, "message": text, "param": "", "type": typ}}
+
+
+def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+    special = SPECIAL.get(error_type or "")
+    if special is not None:
+        return _ark_error(ctx, *special[:3], message or special[3])
+    known = _CODES.get(status)
+    if known is None:
+        return openai_error(ctx, status, error_type, message)
+    return _ark_error(ctx, status, known[0], known[1], message or known[2])
+
+
+def thinks(body: dict[str, Any]) -> bool:
+    value = body.get("thinking")
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind == "disabled":
+        return False
+    return body.get("reasoning_effort") != "minimal"
+
+
+def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+    if not thinks(body):
+        return events
+
+    def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        choices = chunk.get("choices") or []
+        delta = choices[0].get("delta") if choices else None
+        if isinstance(delta, dict) and delta.get("role") == "assistant":
+            return [chunk] + [
+                {**chunk, "choices": [{**choices[0], "delta": {"content": None, "reasoning_content": p}}]} for p in REASONING
+            ]
+        return [chunk]
+
+    return rewrite_chunks(events, edit)
+
+
+def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    if thinks(body):
+        answer["choices"][0]["message"]["reasoning_content"] = "".join(REASONING)
+    return answer
+
+
+async def chat(ctx: Any) -> web.StreamResponse:
+    body = ctx.body
+    thinking = body.get("thinking") if isinstance(body, dict) else None
+    effort = body.get("reasoning_effort") if isinstance(body, dict) else None
+    if isinstance(thinking, dict) and thinking.get("type") == "disabled" and effort not in (None, "minimal"):
+        return ctx.error(400, None, COMBINATION + ".")
+    return await sim_openai.chat(ctx)
+
+
+PROFILE = Profile(
+    name="volcengine_maas",
+    sources=(
+        "https://www.volcengine.com/docs/82379/1299023",
+        "https://docs.byteplus.com/en/docs/Byteplus_LAS/Chat_API",
+        "https://github.com/RooCodeInc/Roo-Code/issues/11395",
+    ),
+    chat_events=chat_events,
+    chat_body=chat_body,
+    error_body=error_body,
+    routes=(("POST", "/chat/completions", chat, "json", "/v1/chat/completions"),),
+)
