@@ -27,7 +27,18 @@ from arun.entities.messages import (
     ToolPromptMessage,
     UserPromptMessage,
 )
-from arun.errors import InvokeBadRequestError, InvokeError, InvokeServerUnavailableError, InvokeStreamInterruptedError
+from arun.errors import (
+    InvokeAuthorizationError,
+    InvokeBadRequestError,
+    InvokeContentFilteredError,
+    InvokeContextLengthExceededError,
+    InvokeError,
+    InvokeModelNotFoundError,
+    InvokeQuotaExhaustedError,
+    InvokeRateLimitError,
+    InvokeServerUnavailableError,
+    InvokeStreamInterruptedError,
+)
 from arun.protocols.errors import build_error, class_for_status, refine
 
 __all__ = [
@@ -39,6 +50,7 @@ __all__ = [
     "parse_chat_response",
     "ChatStreamAssembler",
     "classify_error",
+    "base_resp_error",
     "UsageFn",
 ]
 
@@ -183,6 +195,9 @@ class _Chunk(msgspec.Struct, gc=False):
     error: _ErrorObject | None = None
     base_resp: _BaseResp | None = None
     x_groq: _XGroq | None = None
+    code: int | str | None = None  # iFlytek Spark: 0 on every answer, an error code otherwise
+    message: str | None = None
+    sid: str | None = None
 
 
 class _Message(msgspec.Struct, gc=False):
@@ -207,12 +222,16 @@ class _Response(msgspec.Struct, gc=False):
     usage: _Usage | None = None
     error: _ErrorObject | None = None
     base_resp: _BaseResp | None = None
+    code: int | str | None = None  # iFlytek Spark: 0 on every answer, an error code otherwise
+    message: str | None = None
+    sid: str | None = None
 
 
 class _ErrorEnvelope(msgspec.Struct, gc=False):
     error: _ErrorObject | str | None = None
     detail: Any = None
     message: str | None = None
+    base_resp: _BaseResp | None = None
 
 
 _chunk_decoder = msgspec.json.Decoder(_Chunk)
@@ -231,8 +250,49 @@ def _arguments(value: str | dict[str, Any] | None) -> str:
 # -- errors -----------------------------------------------------------------------------
 
 
+#: error codes and types whose meaning does not depend on the HTTP status they arrive with
+#: (Zhipu sends an unpaid balance as a 429 and a too-long prompt as a plain 400):
+#:
+#: * Zhipu BigModel business codes, ``{"error": {"code": "1261", "message": ...}}``
+#:   (docs.bigmodel.cn/cn/faq/api-code);
+#: * iFlytek Spark codes, ``{"error": {"code": "11200", "type": "api_error", ...}}`` or a top-level
+#:   ``code`` (xfyun.cn/doc/spark/接口说明.html, error code table);
+#: * error types Baichuan sends in ``error.type`` (its Dify plugin's mapping), which OpenAI's
+#:   ``insufficient_quota`` / ``invalid_api_key`` mean the same as.
+ERROR_CODES: dict[str, type[InvokeError]] = {
+    # Zhipu
+    **dict.fromkeys(("1000", "1001", "1002", "1003", "1004", "1110", "1111", "1112", "1121", "1220"), InvokeAuthorizationError),
+    **dict.fromkeys(("1113", "1304", "1308", "1309", "1310"), InvokeQuotaExhaustedError),
+    **dict.fromkeys(("1302", "1303"), InvokeRateLimitError),
+    **dict.fromkeys(("1305", "1312"), InvokeServerUnavailableError),
+    "1211": InvokeModelNotFoundError,
+    "1261": InvokeContextLengthExceededError,
+    "1301": InvokeContentFilteredError,
+    # iFlytek Spark
+    **dict.fromkeys(("10013", "10014", "10019", "10021"), InvokeContentFilteredError),
+    "10907": InvokeContextLengthExceededError,
+    **dict.fromkeys(("10015", "10016", "11200"), InvokeAuthorizationError),
+    "11201": InvokeQuotaExhaustedError,
+    **dict.fromkeys(("10007", "11202", "11203"), InvokeRateLimitError),
+    **dict.fromkeys(("10008", "10110"), InvokeServerUnavailableError),
+    # error types (Baichuan, OpenAI)
+    **dict.fromkeys(("invalid_api_key", "invalid_authentication", "api_key_empty"), InvokeAuthorizationError),
+    "insufficient_quota": InvokeQuotaExhaustedError,
+}
+
+
+def _fixed_class(code: str | None, error_type: str | None) -> type[InvokeError] | None:
+    found = ERROR_CODES.get(code) if code else None
+    if found is None and error_type:
+        found = ERROR_CODES.get(error_type)
+    return found
+
+
 def _error_from_object(provider: str, err: _ErrorObject, status: int | None, headers: Mapping[str, str], body: bytes | None) -> InvokeError:
     code = str(err.code) if err.code is not None else None
+    fixed = _fixed_class(code, err.type)
+    if fixed is not None:
+        return build_error(fixed, provider, status, err.message or f"error code {code or err.type}", headers, body)
     if status is None:
         # an error object inside a 200 stream: classify by its type/code
         hint = f"{err.type or ''} {code or ''}".lower()
@@ -259,6 +319,8 @@ def classify_error(provider: str, status: int, headers: Mapping[str, str], body:
     err = envelope.error
     if isinstance(err, _ErrorObject):
         return _error_from_object(provider, err, status, headers, body)
+    if envelope.base_resp is not None and envelope.base_resp.status_code != 0:
+        return _base_resp_error(provider, envelope.base_resp, body, status, headers)
     text = err if isinstance(err, str) else envelope.message or (str(envelope.detail) if envelope.detail else None)
     cls = refine(class_for_status(status), text)
     return build_error(cls, provider, status, text or f"HTTP {status}", headers, body)
@@ -276,20 +338,55 @@ FINISH_ALIASES = {"sensitive": "content_filter", "content_filtered": "content_fi
 #: DeepSeek ``insufficient_system_resource``: generation cut for lack of capacity).
 ERROR_FINISH = frozenset({"network_error", "insufficient_system_resource", "error"})
 
-#: MiniMax ``base_resp.status_code`` -> the HTTP status it means (platform.minimax.io error codes:
-#: 1000 unknown, 1001 timeout, 1002 rate limit, 1004 authentication, 1008 insufficient balance,
-#: 1013 internal error, 1039 token limit, 2013 invalid parameters, 2049 invalid API key).
-BASE_RESP_STATUS = {1000: 500, 1001: 504, 1002: 429, 1004: 401, 1008: 429, 1013: 500, 1039: 400, 2013: 400, 2049: 401}
-_BASE_RESP_HINT = {1008: "insufficient_quota", 1039: "context_length_exceeded"}
+#: MiniMax ``base_resp.status_code`` -> the HTTP status it means (platform.minimax.io/docs/api-reference/errorcode:
+#: 1000 unknown, 1001 timeout, 1002 rate limit, 1004 not authorized, 1008 insufficient balance,
+#: 1024 internal, 1026 / 1027 input / output sensitive, 1033 system error, 1039 token (rate) limit,
+#: 1041 connection limit, 1042 invisible characters, 2013 invalid parameters, 2045 rate growth
+#: limit, 2049 invalid API key, 2056 usage limit of the plan's window).
+BASE_RESP_STATUS = {
+    1000: 500, 1001: 504, 1002: 429, 1004: 401, 1008: 429, 1013: 500, 1024: 500, 1026: 400, 1027: 400,
+    1033: 500, 1039: 429, 1041: 429, 1042: 400, 2013: 400, 2045: 429, 2049: 401, 2056: 429,
+}  # fmt: skip
+_BASE_RESP_HINT = {1008: "insufficient_quota", 2056: "insufficient_quota", 1026: "content_filter", 1027: "content_filter"}
+#: the codes that decide the class whatever HTTP status carries them
+_BASE_RESP_FIXED: dict[int, type[InvokeError]] = {
+    1004: InvokeAuthorizationError, 2049: InvokeAuthorizationError,
+    1008: InvokeQuotaExhaustedError, 2056: InvokeQuotaExhaustedError,
+    1026: InvokeContentFilteredError, 1027: InvokeContentFilteredError,
+}  # fmt: skip
 
 
-def _base_resp_error(provider: str, resp: _BaseResp, body: bytes | None) -> InvokeError:
-    status = BASE_RESP_STATUS.get(resp.status_code, 500 if resp.status_code >= 1000 else 400)
+def _base_resp_error(
+    provider: str, resp: _BaseResp, body: bytes | None, http_status: int | None = None, headers: Mapping[str, str] | None = None
+) -> InvokeError:
+    """A nonzero ``base_resp``: in a 200 body its code alone says what failed; with an error status
+    the status does, refined by the codes whose meaning is fixed (auth, balance, sensitive content)."""
     message = f"{resp.status_msg or 'error'} (status_code {resp.status_code})"
-    cls = refine(class_for_status(status), _BASE_RESP_HINT.get(resp.status_code), resp.status_msg)
-    error = build_error(cls, provider, None, message, {}, body)
+    fixed = _BASE_RESP_FIXED.get(resp.status_code)
+    if http_status is not None:
+        cls = fixed or class_for_status(http_status)
+    else:
+        status = BASE_RESP_STATUS.get(resp.status_code, 500 if resp.status_code >= 1000 else 400)
+        cls = fixed or refine(class_for_status(status), _BASE_RESP_HINT.get(resp.status_code), resp.status_msg)
+    error = build_error(cls, provider, http_status, message, headers or {}, body)
     error.code = str(resp.status_code)
     return error
+
+
+def base_resp_error(provider: str, status_code: int, status_msg: str | None, body: bytes | None) -> InvokeError:
+    """MiniMax's ``base_resp`` with a nonzero ``status_code`` (any MiniMax endpoint) -> Invoke error."""
+    return _base_resp_error(provider, _BaseResp(status_code=status_code, status_msg=status_msg), body)
+
+
+def _top_level_error(provider: str, code: int | str | None, message: str | None, sid: str | None, body: bytes | None) -> InvokeError | None:
+    """iFlytek Spark puts ``code`` (0 = success), ``message`` and ``sid`` on every answer: a nonzero
+    code on an answer without choices is an error reported in a 200 body."""
+    if code is None or str(code) == "0":
+        return None
+    text = message or "error"
+    if sid:
+        text = f"{text} (sid: {sid})"
+    return _error_from_object(provider, _ErrorObject(message=text, code=code), None, {}, body)
 
 
 def _finish_error(provider: str, reason: str) -> InvokeError:
@@ -371,6 +468,8 @@ def parse_chat_response(
         raise _error_from_object(provider, response.error, None, {}, body)
     if response.base_resp is not None and response.base_resp.status_code != 0:
         raise _base_resp_error(provider, response.base_resp, body)
+    if not response.choices and (failed := _top_level_error(provider, response.code, response.message, response.sid, body)):
+        raise failed
     if not response.choices or response.choices[0].message is None:
         raise InvokeServerUnavailableError(f"[{provider}] Server Unavailable Error, the response has no choices")
     choice = response.choices[0]
@@ -470,6 +569,10 @@ class ChatStreamAssembler:
                     raise _error_from_object(self.provider, chunk.error, None, {}, payload)
                 if chunk.base_resp is not None and chunk.base_resp.status_code != 0:
                     raise _base_resp_error(self.provider, chunk.base_resp, payload)
+                if chunk.code is not None and not chunk.choices and (
+                    failed := _top_level_error(self.provider, chunk.code, chunk.message, chunk.sid, payload)
+                ):
+                    raise failed
                 if chunk.usage is not None:
                     self.usage = chunk.usage
                 elif chunk.x_groq is not None and chunk.x_groq.usage is not None:
