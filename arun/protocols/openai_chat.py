@@ -190,7 +190,7 @@ class _XGroq(msgspec.Struct, gc=False):
 
 class _Chunk(msgspec.Struct, gc=False):
     system_fingerprint: str | None = None
-    choices: list[_StreamChoice] = []
+    choices: list[_StreamChoice] | None = []  # null in MiniMax's error answers
     usage: _Usage | None = None
     error: _ErrorObject | None = None
     base_resp: _BaseResp | None = None
@@ -218,7 +218,7 @@ class _Response(msgspec.Struct, gc=False):
     id: str | None = None
     model: str | None = None
     system_fingerprint: str | None = None
-    choices: list[_Choice] = []
+    choices: list[_Choice] | None = []  # null in MiniMax's error answers
     usage: _Usage | None = None
     error: _ErrorObject | None = None
     base_resp: _BaseResp | None = None
