@@ -99,7 +99,8 @@ def build_openai_compatible_llm_schema(model: str, credentials: Mapping[str, Any
         features.append(ModelFeature.VISION)
     if credentials.get("structured_output_support") == "supported":
         features.append(ModelFeature.STRUCTURED_OUTPUT)
-    max_tokens = cred_int(credentials, "max_tokens_to_sample", 4096)
+    # Dify's compatible form says max_tokens_to_sample; some providers' forms say max_tokens (Moonshot)
+    max_tokens = cred_int(credentials, "max_tokens_to_sample", cred_int(credentials, "max_tokens", 4096))
     F, I = ParameterType.FLOAT, ParameterType.INT
     rules = [
         ParameterRule(name=DefaultParameterName.TEMPERATURE.value, use_template="temperature",

@@ -203,7 +203,10 @@ def class_for_status(status: int) -> type[InvokeError]:
     return InvokeConnectionError
 
 
-_CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "prompt is too long", "context window")
+_CONTEXT_MARKERS = (
+    "context_length_exceeded", "maximum context length", "prompt is too long", "context window",
+    "input token length too long", "exceeded model token limit",  # Moonshot (platform.kimi.ai/docs/api/errors)
+)  # fmt: skip
 _FILTER_MARKERS = ("content_filter", "content_policy", "responsibleaipolicyviolation")
 _QUOTA_MARKERS = ("insufficient_quota", "billing_hard_limit", "quota exceeded", "exceeded your current quota")
 

@@ -258,7 +258,8 @@ def _arguments(value: str | dict[str, Any] | None) -> str:
 #: * iFlytek Spark codes, ``{"error": {"code": "11200", "type": "api_error", ...}}`` or a top-level
 #:   ``code`` (xfyun.cn/doc/spark/接口说明.html, error code table);
 #: * error types Baichuan sends in ``error.type`` (its Dify plugin's mapping), which OpenAI's
-#:   ``insufficient_quota`` / ``invalid_api_key`` mean the same as.
+#:   ``insufficient_quota`` / ``invalid_api_key`` mean the same as, and Moonshot's
+#:   (platform.kimi.ai/docs/api/errors: a 429 is an exhausted balance, an overloaded engine or a rate limit).
 ERROR_CODES: dict[str, type[InvokeError]] = {
     # Zhipu
     **dict.fromkeys(("1000", "1001", "1002", "1003", "1004", "1110", "1111", "1112", "1121", "1220"), InvokeAuthorizationError),
@@ -275,9 +276,12 @@ ERROR_CODES: dict[str, type[InvokeError]] = {
     "11201": InvokeQuotaExhaustedError,
     **dict.fromkeys(("10007", "11202", "11203"), InvokeRateLimitError),
     **dict.fromkeys(("10008", "10110"), InvokeServerUnavailableError),
-    # error types (Baichuan, OpenAI)
-    **dict.fromkeys(("invalid_api_key", "invalid_authentication", "api_key_empty"), InvokeAuthorizationError),
-    "insufficient_quota": InvokeQuotaExhaustedError,
+    # error types (Baichuan, OpenAI, Moonshot)
+    **dict.fromkeys(
+        ("invalid_api_key", "invalid_authentication", "api_key_empty", "invalid_authentication_error"), InvokeAuthorizationError
+    ),
+    **dict.fromkeys(("insufficient_quota", "exceeded_current_quota_error"), InvokeQuotaExhaustedError),
+    "engine_overloaded_error": InvokeServerUnavailableError,
 }
 
 
