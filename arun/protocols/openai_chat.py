@@ -372,9 +372,7 @@ def _base_resp_error(
     else:
         status = BASE_RESP_STATUS.get(resp.status_code, 500 if resp.status_code >= 1000 else 400)
         cls = fixed or refine(class_for_status(status), _BASE_RESP_HINT.get(resp.status_code), resp.status_msg)
-    error = build_error(cls, provider, http_status, message, headers or {}, body)
-    error.code = str(resp.status_code)
-    return error
+    return build_error(cls, provider, http_status, message, headers or {}, body)
 
 
 def base_resp_error(provider: str, status_code: int, status_msg: str | None, body: bytes | None) -> InvokeError:
