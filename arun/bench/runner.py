@@ -233,7 +233,7 @@ async def run_levels(
 async def _probe(work: Workload) -> None:
     """One request before measuring, so a wrong setting fails once instead of N times. Being
     rate limited is what a load test may be about: that is noted and the run goes on."""
-    from arun.errors import ArunError, InvokeQuotaExhaustedError, InvokeRateLimitError
+    from arun.errors import InvokeQuotaExhaustedError, InvokeRateLimitError
 
     try:
         await work.probe()

@@ -7,22 +7,19 @@ LargeLanguageModel)``).  Everything comes from the injected :class:`~arun.model_
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
 from arun.entities.model import AIModelEntity, FetchFrom, ModelType
-from arun.errors import CredentialsValidateFailedError, InvokeError, SchemaError
+from arun.errors import CredentialsValidateFailedError, SchemaError
 from arun.model_types.call_options import CallExtras, current_extras
-from arun.protocols.errors import ERROR_CLASSES, classify_by_code
 
 if TYPE_CHECKING:
     from arun.families.endpoint import Endpoint
     from arun.model_types.context import ModelContext
     from arun.schema.spec import ModelTypeSpec
-    from arun.wire.client import ErrorMapper
 
 __all__ = ["FamilyModel"]
 
@@ -86,33 +83,6 @@ class FamilyModel:
         endpoint = self.context.endpoint
         return self.context.customizable and endpoint is not None and endpoint.type_spec.schema == "credentials"
 
-    def error_mapper(self, classify: Callable[..., InvokeError]) -> ErrorMapper:
-        """The family's ``classify``, refined by the type's ``options.error_codes``: a table of the
-        provider's error codes -> the Invoke class each means (``{Arrearage: InvokeQuotaExhaustedError}``),
-        matched against the body's ``error.code`` / ``error.type`` or top-level ``code``."""
-        table = self.options.get("error_codes")
-        if table:
-            wrapped: dict[Any, Any] = self.__dict__.setdefault("_by_code", {})
-            found = wrapped.get(classify)
-            if found is None:
-                found = wrapped[classify] = partial(classify_by_code, self._error_classes(table), classify)
-            classify = found
-        mapper: ErrorMapper = super().error_mapper(classify)  # type: ignore[misc]
-        return mapper
-
-    def _error_classes(self, table: Any) -> dict[str, type[InvokeError]]:
-        key = f"arun.model_types.{self.context.model_type.value}.options.error_codes"
-        if not isinstance(table, Mapping):
-            raise SchemaError(f"provider {self.provider_name!r}: {key}: expected a mapping of code -> Invoke error class", key=key)
-        out: dict[str, type[InvokeError]] = {}
-        for code, name in table.items():
-            cls = ERROR_CLASSES.get(str(name))
-            if cls is None:
-                known = ", ".join(sorted(ERROR_CLASSES))
-                raise SchemaError(f"provider {self.provider_name!r}: {key}.{code}: unknown class {name!r} (known: {known})", key=f"{key}.{code}")
-            out[str(code)] = cls
-        return out
-
     @staticmethod
     def extras() -> CallExtras | None:
         """The caller's per-call extra headers and body fields (see :mod:`arun.model_types.call_options`)."""
@@ -165,7 +135,7 @@ class FamilyModel:
             "GET",
             endpoint.url(credentials, None, remote.path),
             headers=endpoint.headers(credentials, content_type=None),
-            error_mapper=self.error_mapper(classify_error),
+            error_mapper=self.error_mapper(classify_error),  # type: ignore[attr-defined]
         )
         try:
             listing = msgspec.json.decode(resp.body, type=_ModelList)

@@ -99,7 +99,8 @@ def build_openai_compatible_llm_schema(model: str, credentials: Mapping[str, Any
         features.append(ModelFeature.VISION)
     if credentials.get("structured_output_support") == "supported":
         features.append(ModelFeature.STRUCTURED_OUTPUT)
-    # Dify's compatible form says max_tokens_to_sample; Fireworks', Tongyi's, SiliconFlow's and Volcengine's say max_tokens
+    # Dify's compatible form says max_tokens_to_sample; Fireworks', Tongyi's, SiliconFlow's, Volcengine's
+    # and Moonshot's say max_tokens
     max_tokens = cred_int(credentials, "max_tokens_to_sample", cred_int(credentials, "max_tokens", 4096))
     F, I = ParameterType.FLOAT, ParameterType.INT
     rules = [

@@ -86,12 +86,29 @@ class AIModel:
             result.provider = self.provider_name
         if result.model is None:
             result.model = model
+        result = self._by_provider_code(result)
         secrets = secret_values(credentials, self.context.secret_fields) if credentials else ()
         if secrets:
             result.redact_with(secrets)
         if isinstance(result, InvokeAuthorizationError):
             logger.warning("[%s] authorization failed: %s", self.provider_name, redact(repr(error), secrets))
         return result
+
+    def _by_provider_code(self, error: InvokeError) -> InvokeError:
+        """The class the provider's ``error_codes`` table gives the error's code, when it has one."""
+        spec = self.context.spec
+        if spec is None or not spec.error_codes:
+            return error
+        from arun.protocols.errors import ERROR_CLASSES, error_codes_of, reclass
+
+        codes = [error.code] if error.code else []
+        if error.body:
+            codes += error_codes_of(error.body.encode())[0]
+        for code in codes:
+            name = spec.error_codes.get(str(code))
+            if name is not None:
+                return reclass(error, ERROR_CLASSES[name])
+        return error
 
     def _map_foreign_error(self, error: BaseException) -> InvokeError:
         for invoke_class, exc_classes in self._invoke_error_mapping.items():

@@ -12,7 +12,7 @@ import email.utils
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,7 +44,7 @@ __all__ = [
     "refine",
     "ERROR_CLASSES",
     "error_codes_of",
-    "classify_by_code",
+    "reclass",
 ]
 
 
@@ -214,8 +214,11 @@ def class_for_status(status: int) -> type[InvokeError]:
     return InvokeConnectionError
 
 
-_CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "prompt is too long", "context window",
-                    "range of input length")  # DashScope: "Range of input length should be [1, N]"
+_CONTEXT_MARKERS = (
+    "context_length_exceeded", "maximum context length", "prompt is too long", "context window",
+    "range of input length",  # DashScope: "Range of input length should be [1, N]"
+    "input token length too long", "exceeded model token limit",  # Moonshot (platform.kimi.ai/docs/api/errors)
+)  # fmt: skip
 #: Context-length wording without a fixed phrase: "Input text exceeds the maximum of 8192 tokens" (Jina),
 #: "exceeds the model's maximum context length (8192 tokens)", "exceeds the limit of 512 tokens",
 #: "Prompt exceeds max length" (Zhipu), "input is too long", "too many input tokens".
@@ -286,13 +289,15 @@ def build_error(
 
 
 # --------------------------------------------------------------------------------------
-# Provider error codes (``options.error_codes`` in a provider's arun: block)
+# Provider error codes (``error_codes`` in a provider's arun: block)
 # --------------------------------------------------------------------------------------
 #: the classes an ``error_codes`` table may name
 ERROR_CLASSES: dict[str, type[InvokeError]] = {
     cls.__name__: cls
     for cls in (
         InvokeAuthorizationError,
+        InvokePermissionDeniedError,
+        InvokeOverloadedError,
         InvokeBadRequestError,
         InvokeConnectionError,
         InvokeContentFilteredError,
@@ -330,20 +335,19 @@ def error_codes_of(body: bytes | None) -> tuple[list[str], str | None]:
     return codes, _text_of(source.get("message"))
 
 
-def classify_by_code(
-    codes: Mapping[str, type[InvokeError]],
-    classify: Callable[[str, int, Mapping[str, str], bytes], InvokeError],
-    provider: str,
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-) -> InvokeError:
-    """``classify``'s error, re-classed when the body carries a code of the provider's table
-    (DashScope's ``Arrearage`` at HTTP 400 is an empty balance, Ark's ``AccountOverdueError`` at
-    403 too); anything else is ``classify``'s answer unchanged."""
-    found, message = error_codes_of(body)
-    for code in found:
-        cls = codes.get(code)
-        if cls is not None:
-            return build_error(cls, provider, status, f"{code}: {message or f'HTTP {status}'}", headers, body)
-    return classify(provider, status, headers, body)
+def reclass(error: InvokeError, cls: type[InvokeError]) -> InvokeError:
+    """``error`` as ``cls`` (a provider's error-code table says what the code means), every field kept."""
+    if type(error) is cls:
+        return error
+    message = error.description or ""
+    if "] " in message and message.startswith("["):
+        message = message.split("] ", 1)[1]
+        for prefix in (type(error).description or "",):
+            if prefix and message.startswith(prefix):
+                message = message[len(prefix):].lstrip(", ")
+    out = build_error(cls, error.provider or "", error.status, message, error.headers or {}, None, code=error.code)
+    out.body, out.model, out.request_id = error.body, error.model, error.request_id
+    if error.retry_after is not None:
+        out.retry_after = error.retry_after
+    out.__cause__ = error.__cause__
+    return out

@@ -27,7 +27,15 @@ from arun.entities.messages import (
     ToolPromptMessage,
     UserPromptMessage,
 )
-from arun.errors import InvokeBadRequestError, InvokeError, InvokeServerUnavailableError, InvokeStreamInterruptedError
+from arun.errors import (
+    InvokeAuthorizationError,
+    InvokeBadRequestError,
+    InvokeContentFilteredError,
+    InvokeError,
+    InvokeQuotaExhaustedError,
+    InvokeServerUnavailableError,
+    InvokeStreamInterruptedError,
+)
 from arun.protocols.errors import build_error, class_for_status, refine
 
 __all__ = [
@@ -39,6 +47,7 @@ __all__ = [
     "parse_chat_response",
     "ChatStreamAssembler",
     "classify_error",
+    "base_resp_error",
     "UsageFn",
 ]
 
@@ -179,11 +188,14 @@ class _XGroq(msgspec.Struct, gc=False):
 
 class _Chunk(msgspec.Struct, gc=False):
     system_fingerprint: str | None = None
-    choices: list[_StreamChoice] = []
+    choices: list[_StreamChoice] | None = []  # null in MiniMax's error answers
     usage: _Usage | None = None
     error: _ErrorObject | None = None
     base_resp: _BaseResp | None = None
     x_groq: _XGroq | None = None
+    code: int | str | None = None  # iFlytek Spark: 0 on every answer, an error code otherwise
+    message: str | None = None
+    sid: str | None = None
 
 
 class _Message(msgspec.Struct, gc=False):
@@ -204,10 +216,13 @@ class _Response(msgspec.Struct, gc=False):
     id: str | None = None
     model: str | None = None
     system_fingerprint: str | None = None
-    choices: list[_Choice] = []
+    choices: list[_Choice] | None = []  # null in MiniMax's error answers
     usage: _Usage | None = None
     error: _ErrorObject | None = None
     base_resp: _BaseResp | None = None
+    code: int | str | None = None  # iFlytek Spark: 0 on every answer, an error code otherwise
+    message: str | None = None
+    sid: str | None = None
 
 
 class _ErrorEnvelope(msgspec.Struct, gc=False):
@@ -215,6 +230,7 @@ class _ErrorEnvelope(msgspec.Struct, gc=False):
     detail: Any = None
     message: str | None = None
     title: str | None = None  # RFC 7807 problem details (NVIDIA's API catalog): detail, else title
+    base_resp: _BaseResp | None = None
 
 
 _chunk_decoder = msgspec.json.Decoder(_Chunk)
@@ -265,6 +281,8 @@ def classify_error(provider: str, status: int, headers: Mapping[str, str], body:
     err = envelope.error
     if isinstance(err, _ErrorObject):
         return _error_from_object(provider, err, status, headers, body)
+    if envelope.base_resp is not None and envelope.base_resp.status_code != 0:
+        return _base_resp_error(provider, envelope.base_resp, body, status, headers)
     text = err if isinstance(err, str) else envelope.message or (str(envelope.detail) if envelope.detail else None)
     text = text or envelope.title
     cls = refine(class_for_status(status), text)
@@ -283,20 +301,53 @@ FINISH_ALIASES = {"sensitive": "content_filter", "content_filtered": "content_fi
 #: DeepSeek ``insufficient_system_resource``: generation cut for lack of capacity).
 ERROR_FINISH = frozenset({"network_error", "insufficient_system_resource", "error"})
 
-#: MiniMax ``base_resp.status_code`` -> the HTTP status it means (platform.minimax.io error codes:
-#: 1000 unknown, 1001 timeout, 1002 rate limit, 1004 authentication, 1008 insufficient balance,
-#: 1013 internal error, 1039 token limit, 2013 invalid parameters, 2049 invalid API key).
-BASE_RESP_STATUS = {1000: 500, 1001: 504, 1002: 429, 1004: 401, 1008: 429, 1013: 500, 1039: 400, 2013: 400, 2049: 401}
-_BASE_RESP_HINT = {1008: "insufficient_quota", 1039: "context_length_exceeded"}
+#: MiniMax ``base_resp.status_code`` -> the HTTP status it means (platform.minimax.io/docs/api-reference/errorcode:
+#: 1000 unknown, 1001 timeout, 1002 rate limit, 1004 not authorized, 1008 insufficient balance,
+#: 1024 internal, 1026 / 1027 input / output sensitive, 1033 system error, 1039 token (rate) limit,
+#: 1041 connection limit, 1042 invisible characters, 2013 invalid parameters, 2045 rate growth
+#: limit, 2049 invalid API key, 2056 usage limit of the plan's window).
+BASE_RESP_STATUS = {
+    1000: 500, 1001: 504, 1002: 429, 1004: 401, 1008: 429, 1013: 500, 1024: 500, 1026: 400, 1027: 400,
+    1033: 500, 1039: 429, 1041: 429, 1042: 400, 2013: 400, 2045: 429, 2049: 401, 2056: 429,
+}  # fmt: skip
+_BASE_RESP_HINT = {1008: "insufficient_quota", 2056: "insufficient_quota", 1026: "content_filter", 1027: "content_filter"}
+#: the codes that decide the class whatever HTTP status carries them
+_BASE_RESP_FIXED: dict[int, type[InvokeError]] = {
+    1004: InvokeAuthorizationError, 2049: InvokeAuthorizationError,
+    1008: InvokeQuotaExhaustedError, 2056: InvokeQuotaExhaustedError,
+    1026: InvokeContentFilteredError, 1027: InvokeContentFilteredError,
+}  # fmt: skip
 
 
-def _base_resp_error(provider: str, resp: _BaseResp, body: bytes | None) -> InvokeError:
-    status = BASE_RESP_STATUS.get(resp.status_code, 500 if resp.status_code >= 1000 else 400)
+def _base_resp_error(
+    provider: str, resp: _BaseResp, body: bytes | None, http_status: int | None = None, headers: Mapping[str, str] | None = None
+) -> InvokeError:
+    """A nonzero ``base_resp``: in a 200 body its code alone says what failed; with an error status
+    the status does, refined by the codes whose meaning is fixed (auth, balance, sensitive content)."""
     message = f"{resp.status_msg or 'error'} (status_code {resp.status_code})"
-    cls = refine(class_for_status(status), _BASE_RESP_HINT.get(resp.status_code), resp.status_msg)
-    error = build_error(cls, provider, None, message, {}, body)
-    error.code = str(resp.status_code)
-    return error
+    fixed = _BASE_RESP_FIXED.get(resp.status_code)
+    if http_status is not None:
+        cls = fixed or class_for_status(http_status)
+    else:
+        status = BASE_RESP_STATUS.get(resp.status_code, 500 if resp.status_code >= 1000 else 400)
+        cls = fixed or refine(class_for_status(status), _BASE_RESP_HINT.get(resp.status_code), resp.status_msg)
+    return build_error(cls, provider, http_status, message, headers or {}, body)
+
+
+def base_resp_error(provider: str, status_code: int, status_msg: str | None, body: bytes | None) -> InvokeError:
+    """MiniMax's ``base_resp`` with a nonzero ``status_code`` (any MiniMax endpoint) -> Invoke error."""
+    return _base_resp_error(provider, _BaseResp(status_code=status_code, status_msg=status_msg), body)
+
+
+def _top_level_error(provider: str, code: int | str | None, message: str | None, sid: str | None, body: bytes | None) -> InvokeError | None:
+    """iFlytek Spark puts ``code`` (0 = success), ``message`` and ``sid`` on every answer: a nonzero
+    code on an answer without choices is an error reported in a 200 body."""
+    if code is None or str(code) == "0":
+        return None
+    text = message or "error"
+    if sid:
+        text = f"{text} (sid: {sid})"
+    return _error_from_object(provider, _ErrorObject(message=text, code=code), None, {}, body)
 
 
 def _finish_error(provider: str, reason: str) -> InvokeError:
@@ -378,6 +429,8 @@ def parse_chat_response(
         raise _error_from_object(provider, response.error, None, {}, body)
     if response.base_resp is not None and response.base_resp.status_code != 0:
         raise _base_resp_error(provider, response.base_resp, body)
+    if not response.choices and (failed := _top_level_error(provider, response.code, response.message, response.sid, body)):
+        raise failed
     if not response.choices or response.choices[0].message is None:
         raise InvokeServerUnavailableError(f"[{provider}] Server Unavailable Error, the response has no choices")
     choice = response.choices[0]
@@ -477,6 +530,10 @@ class ChatStreamAssembler:
                     raise _error_from_object(self.provider, chunk.error, None, {}, payload)
                 if chunk.base_resp is not None and chunk.base_resp.status_code != 0:
                     raise _base_resp_error(self.provider, chunk.base_resp, payload)
+                if chunk.code is not None and not chunk.choices and (
+                    failed := _top_level_error(self.provider, chunk.code, chunk.message, chunk.sid, payload)
+                ):
+                    raise failed
                 if chunk.usage is not None:
                     self.usage = chunk.usage
                 elif chunk.x_groq is not None and chunk.x_groq.usage is not None:

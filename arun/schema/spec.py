@@ -146,6 +146,10 @@ class ProviderSpec(_Strict, frozen=True):
     model_name_credential: str | None = None
     model_names: dict[str, str] = {}
     quirks: list[str] = []
+    #: the provider's error codes / types -> the Invoke class each means, whatever the HTTP status they
+    #: arrive with (Zhipu's 1113 arrears as a 429, DashScope's Arrearage as a 400); read from an error's
+    #: ``code``, ``error.code`` / ``error.type`` or a top-level ``code`` of its body
+    error_codes: dict[str, str] = {}
     model_types: dict[str, ModelTypeSpec] = {}
     remote_models: RemoteModelsSpec | None = None
     #: the model that checks provider credentials (default: the first predefined model)
@@ -216,6 +220,11 @@ def parse_provider_spec(
         options = spec.base_url_choices.get("options")
         if not isinstance(options, dict) or not options:
             raise _fail(path, "base_url_choices.options", "expected a mapping of choice -> base URL")
+    from arun.protocols.errors import ERROR_CLASSES
+
+    for code, name in spec.error_codes.items():
+        if name not in ERROR_CLASSES:
+            raise _fail(path, f"error_codes.{code}", f"unknown class {name!r} (known: {', '.join(sorted(ERROR_CLASSES))})")
     for header, name in spec.header_credentials.items():
         need_credential(name, f"header_credentials.{header}")
     for param, value in spec.query.items():

@@ -7,7 +7,7 @@ import collections
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable
 
 import msgspec
 from aiohttp import BodyPartReader, web

@@ -1,0 +1,120 @@
+"""Moonshot's Kimi chat completions (platform.kimi.ai / platform.moonshot.cn).
+
+* the streamed answer reports its usage inside ``choices[0].usage`` of the last chunk (the one
+  with the finish reason), not at the top level and not in a separate chunk (PROTOCOLS.md §8.2;
+  third-party client structs such as panday94/chat-master ``ChatCompletionStreamChoice``);
+* the K2.5-and-later models accept only ``temperature: 1`` and answer any other value with a 400
+  ``invalid temperature: only 1 is allowed for this model`` (HKUDS/nanobot#202, getcoherence/studio
+  0.3.30 for K2.6, dev.to "Kimi K3.1 Pro migration guide" for K3);
+* thinking models answer with ``reasoning_content`` before the content (guide/use-kimi-k2-thinking-model):
+  K2.6 unless ``thinking: {type: disabled}``, K3 and K2.7 Code always;
+* errors are ``{"error": {"type", "message"}}`` with Kimi's types: a 429 is
+  ``rate_limit_reached_error``, ``exceeded_current_quota_error`` or ``engine_overloaded_error``,
+  a context overflow is an ``invalid_request_error`` "Your request exceeded model token limit"
+  (api/errors).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from arun.testing.profiles import Profile
+from arun.testing.profiles.common import rewrite_chunks
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+REASONING = ["Let me", " think", " this through."]
+_FIXED_TEMPERATURE = re.compile(r"^kimi-(k2\.[5-9]|k3)")
+
+_BY_TYPE = {
+    "insufficient_quota": ("exceeded_current_quota_error", "You exceeded your current quota, please check your plan and billing details"),
+    "overloaded": ("engine_overloaded_error", "The engine is currently overloaded, please try again later"),
+    "context_length_exceeded": ("invalid_request_error", "Your request exceeded model token limit: 262144"),
+    "content_filter": ("content_filter", "The request was rejected because it was considered high risk"),
+}
+_BY_STATUS = {
+    400: ("invalid_request_error", "Invalid request: messages are malformed"),
+    401: ("invalid_authentication_error", "Invalid Authentication"),
+    403: ("permission_denied_error", "The API you are accessing is not open"),
+    404: ("resource_not_found_error", "Not found the model or Permission denied"),
+    429: ("rate_limit_reached_error", "Your account reached the max request per minute limit, please try again later"),
+}
+
+
+def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+    known = _BY_TYPE.get(error_type or "")
+    if known is not None:
+        kind, text = known
+    elif error_type == "invalid_request_error":
+        kind, text = error_type, "Invalid request"
+    else:
+        kind, text = _BY_STATUS.get(status) or ("server_error", "Internal server error")
+    return status, {"error": {"type": kind, "message": message or text}}
+
+
+def _thinking(body: dict[str, Any]) -> bool:
+    model = str(body.get("model") or "")
+    if model.startswith(("kimi-k3", "kimi-k2.7")):
+        return True
+    value = body.get("thinking")
+    return model.startswith("kimi-k2.6") and not (isinstance(value, dict) and value.get("type") == "disabled")
+
+
+async def chat(ctx: Any) -> web.StreamResponse:
+    """The chat endpoint, refusing a temperature the model does not take before answering as usual."""
+    from arun.testing import sim_openai
+
+    body = ctx.body
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1 and _FIXED_TEMPERATURE.match(str(body.get("model") or "")):
+        return ctx.error(400, "invalid_request_error", "invalid temperature: only 1 is allowed for this model")
+    return await sim_openai.chat(ctx)
+
+
+def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+    thinking = _thinking(body)
+    usage: dict[str, Any] | None = None
+    for event in events:  # the simulator's usage chunk, moved into the finish chunk's choice below
+        if event.startswith(b'data: {') and b'"choices":[]' in event:
+            usage = msgspec.json.decode(event[6:].strip()).get("usage")
+
+    def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        chunk.pop("obfuscation", None)
+        chunk.pop("usage", None)
+        choices = chunk.get("choices")
+        if not choices:
+            return []
+        choice = choices[0]
+        if choice.get("finish_reason") and usage is not None:
+            choice["usage"] = usage
+        delta = choice.get("delta") or {}
+        if thinking and delta.get("role") == "assistant":
+            return [chunk] + [{**chunk, "choices": [{**choice, "delta": {"reasoning_content": p}}]} for p in REASONING]
+        return [chunk]
+
+    return rewrite_chunks(events, edit)
+
+
+def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    if _thinking(body):
+        answer["choices"][0]["message"]["reasoning_content"] = "".join(REASONING)
+    return answer
+
+
+PROFILE = Profile(
+    name="moonshot",
+    sources=(
+        "https://platform.kimi.ai/docs/api/errors",
+        "https://platform.moonshot.cn/docs/guide/use-kimi-k2-thinking-model",
+        "PROTOCOLS.md §8.2 (usage inside choices[0])",
+        "https://github.com/HKUDS/nanobot/issues/202",
+    ),
+    chat_events=chat_events,
+    chat_body=chat_body,
+    error_body=error_body,
+    routes=(("POST", "/chat/completions", chat, "json", "/v1/chat/completions"),),
+)
