@@ -336,15 +336,20 @@ def error_codes_of(body: bytes | None) -> tuple[list[str], str | None]:
 
 
 def reclass(error: InvokeError, cls: type[InvokeError]) -> InvokeError:
-    """``error`` as ``cls`` (a provider's error-code table says what the code means), every field kept."""
+    """``error`` as ``cls`` (a provider's error-code table says what its code means), every field kept;
+    the message names the code."""
     if type(error) is cls:
         return error
     message = error.description or ""
-    if "] " in message and message.startswith("["):
-        message = message.split("] ", 1)[1]
-        for prefix in (type(error).description or "",):
-            if prefix and message.startswith(prefix):
-                message = message[len(prefix):].lstrip(", ")
+    for head in (f"[{error.provider}] Incorrect model credentials provided, please check and try again. (",
+                 f"[{error.provider}] {type(error).description}, "):  # fmt: skip
+        if message.startswith(head):
+            message = message[len(head):].removesuffix(")") if head.endswith("(") else message[len(head):]
+            break
+    if error.status is not None:
+        message = message.removeprefix(f"{error.status}: ")
+    if error.code and error.code not in message:
+        message = f"{error.code}: {message}"
     out = build_error(cls, error.provider or "", error.status, message, error.headers or {}, None, code=error.code)
     out.body, out.model, out.request_id = error.body, error.model, error.request_id
     if error.retry_after is not None:

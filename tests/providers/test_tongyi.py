@@ -243,8 +243,10 @@ async def test_customizable_llm_reads_dify_tongyi_form(rt: ModelRuntime, upstrea
 
 
 async def test_a_typo_in_an_error_code_table_is_named(tmp_path: Path, upstream: Any) -> None:
-    """``options.error_codes`` names Invoke classes; an unknown one fails the call naming the key, not silently."""
+    """``error_codes`` names Invoke classes; an unknown one is a SchemaError at load naming file and key."""
     import yaml
+
+    from arun import SchemaError
 
     folder = tmp_path / "codes_typo"
     folder.mkdir()
@@ -260,16 +262,13 @@ async def test_a_typo_in_an_error_code_table_is_named(tmp_path: Path, upstream: 
         "arun": {
             "base_url": f"{upstream.url}/p/tongyi/compatible-mode/v1",
             "auth": {"style": "bearer", "credential": "api_key"},
-            "model_types": {"llm": {
-                "family": "openai_chat", "schema": "credentials",
-                "options": {"error_codes": {"Arrearage": "InvokeArrearsError"}},
-            }},
+            "error_codes": {"Arrearage": "InvokeArrearsError"},
+            "model_types": {"llm": {"family": "openai_chat", "schema": "credentials"}},
         },
     }))
-    async with ModelRuntime(provider_paths=[str(tmp_path)]) as rt:
-        llm = rt.get_model_instance("codes_typo", "llm")
-        with pytest.raises(InvokeError) as info:
-            await llm.invoke("m", {"api_key": VALID_KEY}, MESSAGES, {}, stream=False)
-    assert type(info.value) is InvokeError
-    assert "options.error_codes.Arrearage" in str(info.value) and "InvokeArrearsError" in str(info.value)
-    assert upstream.stats.total == 0  # refused before anything went on the wire
+    rt = ModelRuntime(provider_paths=[str(tmp_path)])
+    with pytest.raises(SchemaError) as info:
+        rt.get_model_instance("codes_typo", "llm")
+    assert info.value.key == "arun.error_codes.Arrearage" and "InvokeArrearsError" in str(info.value)
+    assert (info.value.file or "").endswith("codes_typo.yaml")
+    assert upstream.stats.total == 0
