@@ -238,7 +238,9 @@ def _error_from_object(provider: str, err: _ErrorObject, status: int | None, hea
     if status is None:
         # an error object inside a 200 stream: classify by its type/code
         hint = f"{err.type or ''} {code or ''}".lower()
-        if "rate_limit" in hint or "insufficient_quota" in hint:
+        if isinstance(err.code, int) and 400 <= err.code < 600:
+            status = err.code  # the HTTP status as the code (vLLM, LocalAI)
+        elif "rate_limit" in hint or "insufficient_quota" in hint:
             status = 429
         elif "auth" in hint or "invalid_api_key" in hint or "permission" in hint:
             status = 401
