@@ -4,7 +4,7 @@ The schema of a user-added LLM or embedding model is read from ``GET /v1/models/
 (the profile's :data:`~arun.testing.profiles.xinference.MODELS` is the simulated cluster); the
 quirks the profile sends come from ``xorbitsai/inference`` (see its docstring): FastAPI
 ``{"detail": ...}`` errors, sse-starlette CRLF framing with ``: ping`` comments, a bare-string
-error inside a stream, ``model_replica`` on embeddings, Cohere-shaped rerank answers.
+error inside a stream, Cohere-shaped rerank answers.
 """
 
 from __future__ import annotations

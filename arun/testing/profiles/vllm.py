@@ -15,9 +15,10 @@
   (issue thread foundation-model-stack/fms-guardrails-orchestrator#511 quotes both shapes);
 * ``--api-key``: a missing or wrong key is a 401 ``{"error": "Unauthorized"}`` -- a bare string
   (``AuthenticationMiddleware``);
-* an error inside a stream is ``data: {"error": {...}}`` (``create_streaming_error_response``);
-* ``/v1/rerank`` answers ``{id, model, usage: {total_tokens}, results: [{index, document: {text,
-  multi_modal}, relevance_score}]}`` (``protocol.py`` ``RerankResponse``).
+* an error inside a stream is ``data: {"error": {...}}`` (``create_streaming_error_response``).
+
+``/v1/rerank`` answers Jina's ``{id, model, usage, results}`` (``protocol.py`` ``RerankResponse``)
+and embeddings OpenAI's: the default handlers already speak both.
 """
 
 from __future__ import annotations
@@ -97,16 +98,6 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
 def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     if _thinking(body):
         answer["choices"][0]["message"]["reasoning"] = "".join(REASONING)
-    answer["choices"][0]["stop_reason"] = None
-    return answer
-
-
-def response_body(ctx: Any, kind: str, answer: dict[str, Any]) -> dict[str, Any]:
-    if kind == "rerank":
-        results = [{**r, "document": {**(r.get("document") or {}), "multi_modal": None}} for r in answer["results"]]
-        return {"id": "rerank-" + ctx.rid, **answer, "results": results}
-    if kind == "embeddings":
-        return {"id": "embd-" + ctx.rid, "created": 1735689600, **answer}
     return answer
 
 
@@ -115,7 +106,7 @@ PROFILE = Profile(
     sources=(
         "https://docs.vllm.ai/en/latest/features/reasoning_outputs.html",
         "vllm-project/vllm PR 27752 (reasoning_content -> reasoning), PR 33402, PR 22099 (nested ErrorResponse)",
-        "vllm-project/vllm vllm/entrypoints/openai/protocol.py (ErrorResponse, ErrorInfo, RerankResponse)",
+        "vllm-project/vllm vllm/entrypoints/openai/protocol.py (ErrorResponse, ErrorInfo)",
         "vllm-project/vllm AuthenticationMiddleware (401 {'error': 'Unauthorized'})",
         "foundation-model-stack/fms-guardrails-orchestrator issue 511 (old and new error bodies)",
     ),
@@ -123,5 +114,4 @@ PROFILE = Profile(
     chat_body=chat_body,
     error_body=error_body,
     stream_error=stream_error,
-    response_body=response_body,
 )

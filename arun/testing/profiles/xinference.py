@@ -12,7 +12,6 @@
 * streams are sse-starlette's: ``\\r\\n`` line endings and ``: ping - <time>`` comments
   (``EventSourceResponse(..., ping=...)``); an error inside a stream is ``data: {"error": "<text>"}``
   -- a bare string, not an object (``stream_results``);
-* embeddings add ``model_replica`` (``xinference/types.py`` ``Embedding``);
 * rerank answers Cohere's shape, ``{id, results: [{index, relevance_score, document}], meta}``
   with no ``model`` or ``usage``, and ``document`` is ``null`` unless ``return_documents`` is
   true (``RerankRequest``: default false; ``types.py`` ``Rerank``).
@@ -114,8 +113,6 @@ def stream_error(ctx: Any) -> bytes:
 
 def response_body(ctx: Any, kind: str, answer: dict[str, Any]) -> dict[str, Any]:
     body = ctx.body if isinstance(ctx.body, dict) else {}
-    if kind == "embeddings":
-        return {**answer, "model_replica": f"{body.get('model')}-rep0"}
     if kind == "rerank":
         documents = [d for d in body.get("documents") or [] if isinstance(d, str)]
         keep = body.get("return_documents") is True
@@ -159,7 +156,7 @@ PROFILE = Profile(
         "xorbitsai/inference xinference/model/llm/llm_family.py LLMFamilyV2.to_description",
         "xorbitsai/inference xinference/core/supervisor.py describe_model",
         "xorbitsai/inference xinference/core/model.py (rate limit message)",
-        "xorbitsai/inference xinference/types.py (Embedding.model_replica, Rerank)",
+        "xorbitsai/inference xinference/types.py (Rerank)",
         "sysid/sse-starlette (CRLF framing, ping comments)",
     ),
     chat_events=chat_events,
