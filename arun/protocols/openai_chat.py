@@ -156,6 +156,7 @@ class _Delta(msgspec.Struct, gc=False):
     reasoning_content: str | None = None
     reasoning: str | None = None
     tool_calls: list[_ToolCallDelta] | None = None
+    function_call: _Function | None = None  # OpenAI's deprecated single call (ChatGLM3's API server)
 
 
 class _StreamChoice(msgspec.Struct, gc=False):
@@ -190,7 +191,7 @@ class _Chunk(msgspec.Struct, gc=False):
     system_fingerprint: str | None = None
     choices: list[_StreamChoice] | None = []  # null in MiniMax's error answers
     usage: _Usage | None = None
-    error: _ErrorObject | None = None
+    error: _ErrorObject | str | None = None  # a bare string: Xinference's in-stream error event
     base_resp: _BaseResp | None = None
     x_groq: _XGroq | None = None
     code: int | str | None = None  # iFlytek Spark: 0 on every answer, an error code otherwise
@@ -203,6 +204,7 @@ class _Message(msgspec.Struct, gc=False):
     reasoning_content: str | None = None
     reasoning: str | None = None
     tool_calls: list[_ToolCallDelta] | None = None
+    function_call: _Function | None = None  # OpenAI's deprecated single call (ChatGLM3's API server)
     refusal: str | None = None
 
 
@@ -218,7 +220,7 @@ class _Response(msgspec.Struct, gc=False):
     system_fingerprint: str | None = None
     choices: list[_Choice] | None = []  # null in MiniMax's error answers
     usage: _Usage | None = None
-    error: _ErrorObject | None = None
+    error: _ErrorObject | str | None = None
     base_resp: _BaseResp | None = None
     code: int | str | None = None  # iFlytek Spark: 0 on every answer, an error code otherwise
     message: str | None = None
@@ -257,7 +259,7 @@ def _error_from_object(provider: str, err: _ErrorObject, status: int | None, hea
         # an error object inside a 200 stream: classify by its type/code
         hint = f"{err.type or ''} {code or ''}".lower()
         if code is not None and code.isdigit() and 400 <= int(code) <= 599:
-            status = int(code)  # an HTTP status as the code (OpenRouter: {"code": 502, "message": ...})
+            status = int(code)  # an HTTP status as the code (OpenRouter {"code": 502}, vLLM, LocalAI)
         elif "rate_limit" in hint or "insufficient_quota" in hint:
             status = 429
         elif "auth" in hint or "invalid_api_key" in hint or "permission" in hint:
@@ -270,6 +272,10 @@ def _error_from_object(provider: str, err: _ErrorObject, status: int | None, hea
         return build_error(cls, provider, None, err.message or "error event in stream", headers, body, code=code or err.type)
     cls = refine(class_for_status(status), err.type, code, inner, err.message, codes=(err.type, code, inner))
     return build_error(cls, provider, status, err.message or f"HTTP {status}", headers, body, code=code or err.type)
+
+
+def _error_object(err: _ErrorObject | str) -> _ErrorObject:
+    return err if isinstance(err, _ErrorObject) else _ErrorObject(message=err)
 
 
 def classify_error(provider: str, status: int, headers: Mapping[str, str], body: bytes) -> InvokeError:
@@ -405,7 +411,9 @@ class _ThinkFilter:
 # -- non-stream response ---------------------------------------------------------------
 
 
-def _tool_calls(items: list[_ToolCallDelta] | None) -> list[ToolCall]:
+def _tool_calls(items: list[_ToolCallDelta] | None, legacy: _Function | None = None) -> list[ToolCall]:
+    if not items and legacy is not None and legacy.name:
+        items = [_ToolCallDelta(index=0, function=legacy)]  # the deprecated ``function_call``: one call
     if not items:
         return []
     return [
@@ -426,7 +434,7 @@ def parse_chat_response(
     except msgspec.DecodeError as exc:
         raise InvokeServerUnavailableError(f"[{provider}] Server Unavailable Error, malformed response: {exc}") from None
     if response.error is not None:
-        raise _error_from_object(provider, response.error, None, {}, body)
+        raise _error_from_object(provider, _error_object(response.error), None, {}, body)
     if response.base_resp is not None and response.base_resp.status_code != 0:
         raise _base_resp_error(provider, response.base_resp, body)
     if not response.choices and (failed := _top_level_error(provider, response.code, response.message, response.sid, body)):
@@ -451,7 +459,7 @@ def parse_chat_response(
         id=response.id,
         model=response.model or model,
         prompt_messages=messages,
-        message=AssistantPromptMessage(content=text, tool_calls=_tool_calls(message.tool_calls)),
+        message=AssistantPromptMessage(content=text, tool_calls=_tool_calls(message.tool_calls, message.function_call)),
         usage=result_usage,
         system_fingerprint=response.system_fingerprint,
         reasoning_content=reasoning,
@@ -527,7 +535,7 @@ class ChatStreamAssembler:
                         f"[{self.provider}] Server Unavailable Error, malformed stream event: {exc}"
                     ) from None
                 if chunk.error is not None:
-                    raise _error_from_object(self.provider, chunk.error, None, {}, payload)
+                    raise _error_from_object(self.provider, _error_object(chunk.error), None, {}, payload)
                 if chunk.base_resp is not None and chunk.base_resp.status_code != 0:
                     raise _base_resp_error(self.provider, chunk.base_resp, payload)
                 if chunk.code is not None and not chunk.choices and (
@@ -557,6 +565,8 @@ class ChatStreamAssembler:
                 else:
                     if delta.tool_calls:
                         self._merge_calls(delta.tool_calls)
+                    elif delta.function_call is not None:
+                        self._merge_calls([_ToolCallDelta(index=0, function=delta.function_call)])
                     text = delta.content
                 if not text:
                     continue

@@ -1,0 +1,98 @@
+"""BentoML OpenLLM 0.6's OpenAI-compatible server: vLLM 0.8.5's handlers mounted under ``/v1``.
+
+OpenLLM's bentos mount vLLM's ``create_chat_completion``, ``create_completion``,
+``create_embedding`` and ``show_available_models`` on a FastAPI app at ``/v1``
+(bentoml/openllm-models ``src/templates/service.py.j2``) and pin ``vllm==0.8.5``
+(``src/templates/requirements.txt.j2``), so the answers are that vLLM's:
+
+* errors are the flat body of vLLM < 0.10.1: ``{"object": "error", "message": ..., "type":
+  "BadRequestError", "param": null, "code": 400}`` -- no ``error`` key (vllm-project/vllm issue
+  12886 quotes one; PR 22099 nested it in v0.10.1);
+* an error inside a stream wraps that flat object: ``data: {"error": {"object": "error", ...}}``
+  (``OpenAIServing.create_streaming_error_response`` of that release);
+* reasoning recipes (``enable_reasoning: true`` with ``reasoning_parser: deepseek_r1``: QwQ,
+  DeepSeek-R1 in ``src/recipe.yaml``) put the chain of thought in ``reasoning_content`` -- the
+  field's name before vLLM renamed it to ``reasoning``.
+"""
+
+from __future__ import annotations
+
+import http
+from typing import Any
+
+import msgspec
+
+from arun.testing.profiles import Profile
+from arun.testing.profiles.common import rewrite_chunks
+
+__all__ = ["PROFILE", "REASONING", "flat_error"]
+
+REASONING = ["Let me think", " about the", " question."]
+_REASONING_MODELS = ("qwq", "r1")
+_TYPES = {400: "BadRequestError", 404: "NotFoundError", 500: "InternalServerError"}
+
+
+def _reasons(body: dict[str, Any]) -> bool:
+    model = str(body.get("model") or "").lower()
+    return any(tag in model for tag in _REASONING_MODELS)
+
+
+def flat_error(status: int, message: str) -> dict[str, Any]:
+    typ = _TYPES.get(status) or ("BadRequestError" if status < 500 else "InternalServerError")
+    return {"object": "error", "message": message, "type": typ, "param": None, "code": status}
+
+
+def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+    if message is None and error_type == "context_length_exceeded":
+        status = 400
+        message = (
+            "This model's maximum context length is 8192 tokens. However, you requested 9216 tokens "
+            "(8192 in the messages, 1024 in the completion). Please reduce the length of the messages or completion."
+        )
+    if message is None:
+        try:
+            message = http.HTTPStatus(status).phrase
+        except ValueError:
+            message = "Error"
+    return status, flat_error(status, message)
+
+
+def stream_error(ctx: Any) -> bytes:
+    f = ctx.fault
+    err = flat_error(400, (f.message if f is not None else None) or "The prompt is too long for this model.")
+    return b"data: " + msgspec.json.encode({"error": err}) + b"\n\n"
+
+
+def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+    if not _reasons(body):
+        return events
+
+    def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        choices = chunk.get("choices") or []
+        delta = choices[0].get("delta") if choices else None
+        if isinstance(delta, dict) and delta.get("role") == "assistant":
+            return [chunk, *({**chunk, "choices": [{**choices[0], "delta": {"reasoning_content": p}}]} for p in REASONING)]
+        return [chunk]
+
+    return rewrite_chunks(events, edit)
+
+
+def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    if _reasons(body):
+        answer["choices"][0]["message"]["reasoning_content"] = "".join(REASONING)
+    return answer
+
+
+PROFILE = Profile(
+    name="openllm",
+    sources=(
+        "bentoml/openllm-models src/templates/service.py.j2 (vLLM handlers at /v1), requirements.txt.j2 (vllm==0.8.5)",
+        "bentoml/openllm-models src/recipe.yaml (enable_reasoning, reasoning_parser deepseek_r1)",
+        "vllm-project/vllm issue 12886 (the flat error body), PR 22099 (nested from v0.10.1)",
+        "vllm-project/vllm v0.8 serving_engine.py create_streaming_error_response",
+    ),
+    chat_events=chat_events,
+    chat_body=chat_body,
+    error_body=error_body,
+    stream_error=stream_error,
+)
