@@ -131,6 +131,9 @@ def provider_cases(runtime: ModelRuntime | None = None, model_types: Mapping[Mod
             elif schema.provider_credential_schema:
                 forms = schema.provider_credential_schema.credential_form_schemas
             fixed = _fill(forms, kind, skip)
+            simulated = get_profile(profile)
+            if simulated is not None:
+                fixed.update(simulated.form.get(kind.value, {}))
             if use_custom and type_spec.base_model_credential:
                 fixed[type_spec.base_model_credential] = _base_model(rt, type_spec.base_model_provider or name, kind)
             cases.append(

@@ -49,6 +49,9 @@ class Profile:
     routes: tuple[tuple[str, str, Callable[[Ctx], Awaitable[web.StreamResponse]], str | None, str], ...] = ()
     #: response headers added to every answer (rate-limit headers of that provider, ...)
     headers: dict[str, str] = field(default_factory=dict)
+    #: model-form values a test case of one model type fills in (model type value -> field -> value),
+    #: e.g. the uid of a model the simulated cluster has launched
+    form: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, Profile] | None = None

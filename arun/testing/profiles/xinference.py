@@ -161,6 +161,12 @@ PROFILE = Profile(
     ),
     chat_events=chat_events,
     error_body=error_body,
+    # a case calls a model the cluster has launched (an unknown uid is a 400 there)
+    form={
+        "text-embedding": {"model_uid": "bge-m3"},
+        "rerank": {"model_uid": "bge-reranker-v2-m3"},
+        "speech2text": {"model_uid": "whisper-large-v3"},
+    },
     stream_error=stream_error,
     response_body=response_body,
     # every GET (the uid is part of the path, and profile routes match by suffix)
