@@ -86,7 +86,7 @@ async def _scenario(out_dir: Path, texts: int) -> None:
 
         _say(f"embedding fan-out: {texts:,} texts")
         embedder = rt.get_model_instance("openai", "text-embedding")
-        schema = await embedder.get_model_schema("text-embedding-3-small")
+        schema = await embedder.require_schema("text-embedding-3-small", None)
         corpus = [f"document number {i} about topic {i % 97}" for i in range(texts)]
         started = time.perf_counter()
         with tqdm(total=len(corpus), unit="text", file=sys.stdout, mininterval=0.2) as bar:
@@ -127,7 +127,7 @@ async def _scenario(out_dir: Path, texts: int) -> None:
         target = out_dir / "answer.mp3"
         size = 0
         with open(target, "wb") as fh:
-            async for piece in await tts.invoke("tts-1", None, openai, result.message.content or "Hello.", "alloy"):
+            async for piece in await tts.invoke("tts-1", None, openai, result.message.text() or "Hello.", "alloy"):
                 fh.write(piece)
                 size += len(piece)
         print(f"wrote {size:,} bytes of audio to {target}")

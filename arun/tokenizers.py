@@ -299,7 +299,8 @@ async def _aget_encoding(encoding: str) -> tiktoken.Encoding:
     enc = _cache.get(name)
     if enc is not None:
         return enc
-    return await _to_thread(get_encoding, name)
+    loaded: tiktoken.Encoding = await _to_thread(get_encoding, name)
+    return loaded
 
 
 # --------------------------------------------------------------------------
@@ -325,7 +326,7 @@ async def acount_tokens(text: str, encoding: str = DEFAULT_ENCODING) -> int:
     enc = await _aget_encoding(encoding)
     if len(text) <= ASYNC_THRESHOLD_CHARS:
         return len(enc.encode_ordinary(text))
-    return await _to_thread(_count_with, enc, text)
+    return int(await _to_thread(_count_with, enc, text))
 
 
 def _count_with(enc: tiktoken.Encoding, text: str) -> int:
@@ -348,7 +349,8 @@ async def acount_many(texts: list[str], encoding: str = DEFAULT_ENCODING) -> lis
     enc = await _aget_encoding(encoding)
     if sum(len(t) for t in texts) <= ASYNC_THRESHOLD_CHARS:
         return _count_all(enc, texts)
-    return await _to_thread(_count_all, enc, texts)
+    counts: list[int] = await _to_thread(_count_all, enc, texts)
+    return counts
 
 
 def count_tokens_for_model(model: str, text: str) -> int:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Generator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from arun.entities.model import ModelType
 from arun.entities.provider import ConfigurateMethod, ProviderEntity
@@ -52,6 +52,9 @@ _QUOTA_ORDER = ("paid", "free", "trial")
 _META_UNIT = "__quota_unit"
 _META_RESTRICT = "__restrict_models"
 
+if TYPE_CHECKING:
+    from arun.runtime.model_runtime import ModelRuntime
+
 
 def default_store_url() -> str:
     """``$ARUN_STORE_URL``, else the embedded SQLite file ``~/.arun/arun.db``."""
@@ -85,7 +88,7 @@ class ManagerCore:
         self,
         store: CredentialStore | str | None = None,
         state: StateStore | str | None = None,
-        runtime: Any = None,
+        runtime: ModelRuntime | None = None,
         *,
         master_key: bytes | None = None,
         key_file: str | os.PathLike[str] | None = None,
@@ -212,7 +215,7 @@ class ManagerCore:
         return self._state
 
     @property
-    def runtime(self) -> Any:
+    def runtime(self) -> ModelRuntime:
         if self._runtime is None:
             raise RuntimeError("ModelManager is not started")
         return self._runtime

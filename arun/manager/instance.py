@@ -178,9 +178,11 @@ class ModelInstance:
         kwargs: dict[str, Any] = {"user": user, "callbacks": callbacks, "extra_headers": extra_headers, "extra_body": extra_body}
         estimate = await self._llm_estimate(checked.messages, checked.tools, checked.parameters) if self.quota else 1
         if not stream:
-            return await self._charged(estimate, lambda: router.invoke(*args, stream=False, **kwargs), lambda r: r.usage.total_tokens)
+            result: LLMResult = await self._charged(estimate, lambda: router.invoke(*args, stream=False, **kwargs), lambda r: r.usage.total_tokens)
+            return result
         if self.quota is None:
-            return await router.invoke(*args, stream=True, **kwargs)
+            stream_only: LLMStream = await router.invoke(*args, stream=True, **kwargs)
+            return stream_only
         reservation = await self.quota.reserve(estimate)
         try:
             routed: LLMStream = await router.invoke(*args, stream=True, **kwargs)

@@ -6,7 +6,7 @@ import inspect
 from types import CoroutineType
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from time import perf_counter
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple, overload
 
 from arun.callbacks import Callback, fire
 from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk, LLMUsage
@@ -93,6 +93,33 @@ class LargeLanguageModel(AIModel):
             _check_tools(tools),
             _check_stop(stop),
         )
+
+    @overload
+    async def invoke(
+        self, model: str, credentials: Mapping[str, Any], prompt_messages: Sequence[PromptMessage],
+        model_parameters: Mapping[str, Any] | None = ..., tools: Sequence[PromptMessageTool] | None = ...,
+        stop: Sequence[str] | None = ..., stream: Literal[True] = ..., user: str | None = ...,
+        callbacks: Sequence[Callback] | None = ..., *, extra_headers: Mapping[str, str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+    ) -> LLMStream: ...
+
+    @overload
+    async def invoke(
+        self, model: str, credentials: Mapping[str, Any], prompt_messages: Sequence[PromptMessage],
+        model_parameters: Mapping[str, Any] | None = ..., tools: Sequence[PromptMessageTool] | None = ...,
+        stop: Sequence[str] | None = ..., *, stream: Literal[False], user: str | None = ...,
+        callbacks: Sequence[Callback] | None = ..., extra_headers: Mapping[str, str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+    ) -> LLMResult: ...
+
+    @overload
+    async def invoke(
+        self, model: str, credentials: Mapping[str, Any], prompt_messages: Sequence[PromptMessage],
+        model_parameters: Mapping[str, Any] | None = ..., tools: Sequence[PromptMessageTool] | None = ...,
+        stop: Sequence[str] | None = ..., stream: bool = ..., user: str | None = ...,
+        callbacks: Sequence[Callback] | None = ..., *, extra_headers: Mapping[str, str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+    ) -> LLMResult | LLMStream: ...
 
     async def invoke(
         self,

@@ -9,7 +9,7 @@ Submodules are imported on first use (``import arun`` stays fast)::
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     # router
@@ -42,7 +42,68 @@ _EXPORTS = {
     "open_limiter": "limits",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ConfigStats",
+    "ConfigStatus",
+    "ConfigsCoolingError",
+    "ConfigsRateLimitedError",
+    "Cooldowns",
+    "CredentialConfig",
+    "Decision",
+    "Fallback",
+    "LatencyAware",
+    "LeastInFlight",
+    "LimitExceededError",
+    "LimitSpec",
+    "Limiter",
+    "Permit",
+    "PolicyRouter",
+    "RetryPolicy",
+    "RoundRobin",
+    "Route",
+    "Target",
+    "Trace",
+    "TraceEvent",
+    "Weighted",
+    "open_limiter",
+]
+
+if TYPE_CHECKING:
+    from arun.policy.limits import (
+        LimitExceededError as LimitExceededError,
+        LimitSpec as LimitSpec,
+        Limiter as Limiter,
+        Permit as Permit,
+        open_limiter as open_limiter,
+    )
+    from arun.policy.retry import (
+        Decision as Decision,
+        RetryPolicy as RetryPolicy,
+    )
+    from arun.policy.router import (
+        PolicyRouter as PolicyRouter,
+    )
+    from arun.policy.routes import (
+        ConfigsCoolingError as ConfigsCoolingError,
+        ConfigsRateLimitedError as ConfigsRateLimitedError,
+        Cooldowns as Cooldowns,
+        CredentialConfig as CredentialConfig,
+        Fallback as Fallback,
+        Route as Route,
+        Target as Target,
+    )
+    from arun.policy.strategies import (
+        ConfigStats as ConfigStats,
+        LatencyAware as LatencyAware,
+        LeastInFlight as LeastInFlight,
+        RoundRobin as RoundRobin,
+        Weighted as Weighted,
+    )
+    from arun.policy.trace import (
+        ConfigStatus as ConfigStatus,
+        Trace as Trace,
+        TraceEvent as TraceEvent,
+    )
 
 
 def __getattr__(name: str) -> Any:

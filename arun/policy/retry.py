@@ -132,7 +132,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Full jitter: ``uniform(0, min(max_delay, base_delay * 2**attempt))``; ``attempt`` counts from 0."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** min(attempt, 30)))
+        ceiling = min(self.max_delay, self.base_delay * (2.0 ** min(attempt, 30)))
         return ceiling * self.rng()
 
     def decide(self, exc: BaseException, retries_done: int) -> Decision:

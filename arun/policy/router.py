@@ -65,6 +65,10 @@ from arun.state.memory import MemoryStateStore
 
 if TYPE_CHECKING:
     from arun.model_types.llm_stream import LLMStream, StreamOutcome, StreamView
+    from arun.entities.embedding import EmbeddingInputType, TextEmbeddingResult
+    from arun.model_types.llm import LargeLanguageModel
+    from arun.model_types.text_embedding import TextEmbeddingModel
+    from arun.runtime.model_runtime import ModelRuntime
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout as _deadline
@@ -148,7 +152,7 @@ class PolicyRouter:
 
     def __init__(
         self,
-        runtime: Any,
+        runtime: ModelRuntime,
         *,
         state: StateStore | None = None,
         limiter: Any = None,
@@ -181,7 +185,7 @@ class PolicyRouter:
         self._limit_errors = _limit_error_types()
 
     @classmethod
-    def dify(cls, runtime: Any, *, state: StateStore | None = None, tenant_id: str = "default",
+    def dify(cls, runtime: ModelRuntime, *, state: StateStore | None = None, tenant_id: str = "default",
              wait_deadline: float | None = None, clock: Callable[[], float] = time.monotonic,
              sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> PolicyRouter:  # fmt: skip
         """Dify's load balancer, as the router: round robin over the configs (the route's strategy),
@@ -247,8 +251,8 @@ class PolicyRouter:
 
         if not stream:
 
-            def op(llm: Any, model: str, creds: Mapping[str, Any]) -> Awaitable[Any]:
-                return llm.invoke(model, creds, messages, params, tools, stop, False, user, callbacks, **extras)
+            def op(llm: LargeLanguageModel, model: str, creds: Mapping[str, Any]) -> Awaitable[LLMResult]:
+                return llm.invoke(model, creds, messages, params, tools, stop, user=user, callbacks=callbacks, stream=False, **extras)
 
             result: LLMResult = await self._serve(
                 route, "llm", "chat", op, tokens_for, lambda r: r.usage.total_tokens, on_trace, callbacks, params,
@@ -277,11 +281,11 @@ class PolicyRouter:
         route: Route | Target,
         texts: Sequence[str],
         user: str | None = None,
-        input_type: Any = None,
+        input_type: EmbeddingInputType | None = None,
         *,
         on_trace: Callable[[Trace], Any] | None = None,
         **options: Any,
-    ) -> Any:
+    ) -> TextEmbeddingResult:
         """A :class:`TextEmbeddingResult` for ``texts`` through the route (``options``: the model's
         ``max_concurrency``, ``on_progress``, ``extra_headers``, ``extra_body``)."""
         texts = list(texts)
@@ -289,8 +293,11 @@ class PolicyRouter:
         if input_type is not None:
             kwargs["input_type"] = input_type
         tokens = sum(len(t) for t in texts) // 4 + len(texts)
+        def op(model_object: TextEmbeddingModel, model: str, creds: Mapping[str, Any]) -> Awaitable[TextEmbeddingResult]:
+            return model_object.invoke(model, creds, texts, user, **kwargs)
+
         return await self.call(
-            route, "text-embedding", lambda m, model, creds: m.invoke(model, creds, texts, user, **kwargs),
+            route, "text-embedding", op,
             operation="embeddings", tokens=tokens, used=lambda r: r.usage.total_tokens, on_trace=on_trace,
         )  # fmt: skip
 

@@ -22,7 +22,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from arun.entities.model import AIModelEntity, ModelType
 from arun.entities.provider import ProviderEntity, SimpleProviderEntity
@@ -33,6 +33,17 @@ from arun.runtime.sources import ProviderSource, discover
 from arun.schema.credentials import validate_credential_form
 from arun.schema.loader import LoadProblem
 from arun.wire.client import HttpClient, HttpConfig
+
+if TYPE_CHECKING:
+    from arun.model_types import (
+        LargeLanguageModel,
+        ModerationModel,
+        RerankModel,
+        Speech2TextModel,
+        TextEmbeddingModel,
+        TTSModel,
+    )
+    from arun.model_types.kinds import LLMKind, ModerationKind, RerankKind, Speech2TextKind, TextEmbeddingKind, TTSKind
 
 __all__ = ["ModelRuntime", "discover_providers"]
 
@@ -141,8 +152,24 @@ class ModelRuntime:
             return None
         return next((m for m in models if m.model == model), None)
 
-    def get_model_instance(self, provider: str, model_type: ModelType | str) -> Any:
-        """The model object of a type (``"llm"``, ``"text-embedding"``, ...) for a provider."""
+    @overload
+    def get_model_instance(self, provider: str, model_type: LLMKind) -> LargeLanguageModel: ...
+    @overload
+    def get_model_instance(self, provider: str, model_type: TextEmbeddingKind) -> TextEmbeddingModel: ...
+    @overload
+    def get_model_instance(self, provider: str, model_type: RerankKind) -> RerankModel: ...
+    @overload
+    def get_model_instance(self, provider: str, model_type: Speech2TextKind) -> Speech2TextModel: ...
+    @overload
+    def get_model_instance(self, provider: str, model_type: TTSKind) -> TTSModel: ...
+    @overload
+    def get_model_instance(self, provider: str, model_type: ModerationKind) -> ModerationModel: ...
+    @overload
+    def get_model_instance(self, provider: str, model_type: ModelType | str) -> AIModel: ...
+
+    def get_model_instance(self, provider: str, model_type: ModelType | str) -> AIModel:
+        """The model object of a type (``"llm"``, ``"text-embedding"``, ...) for a provider,
+        typed per type (``"llm"`` or ``ModelType.LLM`` gives a :class:`LargeLanguageModel`)."""
         return self.get_provider(provider).get_model_instance(model_type)
 
     # -- factory (Dify's ModelProviderFactory) ----------------------------------------

@@ -23,7 +23,7 @@ import inspect
 import logging
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from arun.entities.model import AIModelEntity, ModelType
 from arun.entities.provider import ConfigurateMethod, ProviderEntity
@@ -44,6 +44,15 @@ from arun.schema.loader import (
 from arun.schema.spec import SPEC_KEY, ProviderSpec, parse_provider_spec
 
 if TYPE_CHECKING:
+    from arun.model_types import (
+        LargeLanguageModel,
+        ModerationModel,
+        RerankModel,
+        Speech2TextModel,
+        TextEmbeddingModel,
+        TTSModel,
+    )
+    from arun.model_types.kinds import LLMKind, ModerationKind, RerankKind, Speech2TextKind, TextEmbeddingKind, TTSKind
     from arun.runtime.model_runtime import ModelRuntime
 
 __all__ = ["ModelProvider"]
@@ -158,7 +167,23 @@ class ModelProvider:
 
     # -- model objects -----------------------------------------------------------------------
 
+    @overload
+    def get_model_instance(self, model_type: LLMKind) -> LargeLanguageModel: ...
+    @overload
+    def get_model_instance(self, model_type: TextEmbeddingKind) -> TextEmbeddingModel: ...
+    @overload
+    def get_model_instance(self, model_type: RerankKind) -> RerankModel: ...
+    @overload
+    def get_model_instance(self, model_type: Speech2TextKind) -> Speech2TextModel: ...
+    @overload
+    def get_model_instance(self, model_type: TTSKind) -> TTSModel: ...
+    @overload
+    def get_model_instance(self, model_type: ModerationKind) -> ModerationModel: ...
+    @overload
+    def get_model_instance(self, model_type: ModelType | str) -> AIModel: ...
+
     def get_model_instance(self, model_type: ModelType | str) -> AIModel:
+        """The model object of a type (typed per type: ``"llm"`` gives a :class:`LargeLanguageModel`)."""
         try:
             kind = model_type if isinstance(model_type, ModelType) else ModelType.value_of(model_type)
         except ValueError:

@@ -120,7 +120,8 @@ def load_provider_entity(path: Path) -> ProviderEntity:
     data = dict(data)
     data["supported_model_types"] = _normalise_model_types(data.get("supported_model_types"))
     data.pop("models", None)
-    return _convert(data, ProviderEntity, path)
+    provider: ProviderEntity = _convert(data, ProviderEntity, path)
+    return provider
 
 
 def merge_rule_template(rule: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +194,8 @@ def model_entity_from_dict(
     _known_features(data, path, problems)
     _check_pricing(data, path)
     data["fetch_from"] = fetch_from.value
-    return _convert(data, AIModelEntity, path)
+    model: AIModelEntity = _convert(data, AIModelEntity, path)
+    return model
 
 
 def load_model_files(

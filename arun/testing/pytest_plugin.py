@@ -5,17 +5,18 @@ Loaded in every pytest run, so it imports nothing heavy at module level.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-
-try:
-    import pytest_asyncio
-
-    _async_fixture: Any = pytest_asyncio.fixture
-except ImportError:  # pragma: no cover - pytest-asyncio missing: plain fixture (unusable but harmless)
-    _async_fixture = pytest.fixture
+if TYPE_CHECKING:
+    from pytest_asyncio import fixture as _async_fixture
+else:
+    try:
+        from pytest_asyncio import fixture as _async_fixture
+    except ImportError:  # pragma: no cover - pytest-asyncio missing: plain fixture (unusable but harmless)
+        _async_fixture = pytest.fixture
 
 
 @_async_fixture

@@ -55,7 +55,7 @@ def _reset_stamp() -> str:
     if _reset_cache[0] != now:
         _reset_cache[0] = now
         _reset_cache[1] = datetime.fromtimestamp(now + 1, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return _reset_cache[1]
+    return str(_reset_cache[1])
 
 
 def base_headers(ctx: "Ctx") -> dict[str, str]:

@@ -152,7 +152,8 @@ def error_response(ctx: "Ctx", status: int, error_type: str | None = None, messa
 
 def stream_error_event(ctx: "Ctx") -> bytes:
     if ctx.profile is not None and ctx.profile.stream_error is not None:
-        return ctx.profile.stream_error(ctx)
+        event: bytes = ctx.profile.stream_error(ctx)
+        return event
     f = ctx.fault
     err = error_object(ctx, 500, f.error_type if f else None, f.message if f else None)
     return b"data: " + _encode({"error": err}) + b"\n\n"

@@ -112,7 +112,7 @@ class Ctx:
 
     # -- headers ---------------------------------------------------------------------------
     def headers(self, content_type: str | None = None) -> dict[str, str]:
-        h = self.proto.base_headers(self)
+        h: dict[str, str] = self.proto.base_headers(self)
         if self.profile is not None and self.profile.headers:
             h.update(self.profile.headers)
         if content_type:
@@ -135,7 +135,8 @@ class Ctx:
         if profile is not None and profile.error_body is not None:
             status, obj = profile.error_body(self, status, error_type, message)
             return web.Response(body=_encode(obj), status=status, headers=self.headers("application/json"))
-        return self.proto.error_response(self, status, error_type, message)
+        response: web.Response = self.proto.error_response(self, status, error_type, message)
+        return response
 
     def drop_connection(self) -> None:
         transport = self.request.transport
@@ -363,7 +364,8 @@ class UpstreamSimulator:
                 ]
             for method, suffix, handler in own + [(m, sfx, h) for m, sfx, _, h in suffixes]:
                 if request.method == method and tail.endswith(suffix):
-                    return await handler(request, profile)
+                    answer: web.StreamResponse = await handler(request, profile)
+                    return answer
             return web.json_response({"error": {"message": f"no endpoint for {tail}"}}, status=404)
 
         r.add_route("*", "/p/{profile}/{tail:.*}", dispatch)

@@ -13,7 +13,7 @@ from typing import Any
 
 __all__ = ["SSEDecoder", "NDJSONDecoder", "SSEEvent"]
 
-SSEEvent = tuple  # (event name or None, data bytes)
+SSEEvent = tuple[str | None, bytes]  # (event name or None, data bytes)
 
 
 class SSEDecoder:

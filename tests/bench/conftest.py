@@ -38,19 +38,20 @@ class SimControl:
 
 
 @pytest.fixture(scope="module")
-def sim_process() -> Iterator[SimControl]:
-    proc = subprocess.Popen(
+def sim_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimControl]:
+    log = tmp_path_factory.mktemp("sim") / "stderr.log"
+    with open(log, "w") as errors, subprocess.Popen(
         [sys.executable, "-m", "arun.testing", "--reply-words", str(REPLY_WORDS)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("READY "), (line, proc.stderr.read() if proc.stderr else "")
-        yield SimControl(line.split()[1])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stdout=subprocess.PIPE, stderr=errors, text=True,
+    ) as proc:  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            assert line.startswith("READY "), (line, log.read_text())
+            yield SimControl(line.split()[1])
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 @pytest.fixture

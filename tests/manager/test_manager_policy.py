@@ -15,7 +15,13 @@ import pytest
 from store_fixtures import fresh_pg_database
 
 from arun.entities.messages import UserPromptMessage
-from arun.errors import InvokeRateLimitError, InvokeStreamInterruptedError
+from arun.errors import (
+    InvokeBadRequestError,
+    InvokeRateLimitError,
+    InvokeStreamInterruptedError,
+    ModelNotFoundError,
+    ParameterValidationError,
+)
 from arun.manager import FallbackSpec, ModelManager, PolicyConfig, QuotaExceededError
 from arun.manager.store import open_store
 from arun.policy.retry import RetryPolicy
@@ -186,9 +192,9 @@ async def test_fallback_chain_moves_a_rate_limited_model(setup, upstream):
             await m.save_provider_credentials(t.id, "anthropic", {"anthropic_api_key": "ant-fallback-000000", "anthropic_api_url": upstream.url})
             chain = await m.set_fallbacks(t.id, "openai", "llm", MODEL, [("anthropic", CLAUDE, [InvokeRateLimitError])])
             assert chain == [FallbackSpec("anthropic", CLAUDE, ("InvokeRateLimitError",))]
-            with pytest.raises(Exception):
+            with pytest.raises(ModelNotFoundError):
                 await m.set_fallbacks(t.id, "openai", "llm", MODEL, [("anthropic", "no-such-model")])
-            with pytest.raises(ValueError):
+            with pytest.raises(ParameterValidationError, match="NotAnError"):
                 await m.set_fallbacks(t.id, "openai", "llm", MODEL, [("anthropic", CLAUDE, ["NotAnError"])])
             # persisted: a fresh manager on the same store reads it back
             async with ModelManager(store=store, state="memory://", master_key=m._master) as other:
@@ -227,7 +233,7 @@ async def test_quota_never_overshoots_with_the_policy(setup, upstream):
             upstream.stats.reset()
             # a failure before any output is refunded
             upstream.faults.push(Fault(status=400), key="sk-hosted-00000000", times=1)
-            with pytest.raises(Exception):
+            with pytest.raises(InvokeBadRequestError):
                 await inst.invoke_llm(MSG, stream=False)
             assert (await m.get_quotas(t.id, "openai"))[0].used == 0
 

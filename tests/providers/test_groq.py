@@ -23,10 +23,12 @@ from arun import (
     InvokeAuthorizationError,
     InvokeBadRequestError,
     InvokeContextLengthExceededError,
+    InvokeOverloadedError,
     InvokeRateLimitError,
     ModelRuntime,
     UserPromptMessage,
 )
+from arun.policy.retry import RetryPolicy
 from arun.protocols.openai_misc import silent_wav
 from arun.testing import Fault
 from arun.testing.cases import VALID_KEY
@@ -156,6 +158,16 @@ async def test_request_larger_than_the_tpm_limit_is_a_bad_request(rt: ModelRunti
     with pytest.raises(InvokeBadRequestError) as info:
         await rt.get_model_instance(PROVIDER, "llm").invoke(MODEL, CREDS, MESSAGES, {}, stream=False)
     assert not isinstance(info.value, InvokeRateLimitError) and "Request too large" in str(info.value)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_flex_tier_at_capacity_is_an_overload(rt: ModelRuntime, upstream: Any, stream: bool) -> None:
+    """498 ``capacity_exceeded`` (flex tier full) is retryable: an overload, which the retry policy retries."""
+    upstream.faults.push(Fault(status=498))
+    with pytest.raises(InvokeOverloadedError) as info:
+        await rt.get_model_instance(PROVIDER, "llm").invoke(MODEL, CREDS, MESSAGES, {"service_tier": "flex"}, stream=stream)
+    assert info.value.status == 498 and info.value.code == "capacity_exceeded"
+    assert RetryPolicy().decide(info.value, 0).retry
 
 
 async def test_bad_key_and_context_length(rt: ModelRuntime, upstream: Any) -> None:

@@ -7,6 +7,7 @@ import sys
 import time
 
 import aiohttp
+import msgspec
 import pytest
 
 from arun.testing import Fault, SimulatorConfig, UpstreamSimulator
@@ -167,7 +168,7 @@ async def test_malformed(upstream, http):
     async with http.post(upstream.url + "/v1/chat/completions", json=CHAT, headers=OPENAI_KEY) as r:
         assert r.status == 200
         raw = await r.read()
-    with pytest.raises(Exception):
+    with pytest.raises(msgspec.DecodeError):
         jloads(raw)
     upstream.faults.push(Fault(malformed=True))
     async with http.post(upstream.url + "/v1/chat/completions", json=STREAM, headers=OPENAI_KEY) as r:
@@ -256,36 +257,36 @@ async def test_close_during_stall_is_prompt():
 
 def test_cli_prints_ready_and_serves():
     env = dict(os.environ)
-    proc = subprocess.Popen([sys.executable, "-m", "arun.testing", "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, text=True)
-    try:
-        line = proc.stdout.readline().strip()
-        assert line.startswith("READY http://127.0.0.1:")
-        url = line.split(" ", 1)[1]
+    with subprocess.Popen([sys.executable, "-m", "arun.testing", "--port", "0"], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, env=env, text=True) as proc:
+        try:
+            line = proc.stdout.readline().strip()
+            assert line.startswith("READY http://127.0.0.1:")
+            url = line.split(" ", 1)[1]
 
-        async def hit():
-            async with aiohttp.ClientSession() as http:
-                async with http.get(url + "/api/tags") as r:
-                    return r.status, await r.json()
+            async def hit():
+                async with aiohttp.ClientSession() as http:
+                    async with http.get(url + "/api/tags") as r:
+                        return r.status, await r.json()
 
-        status, body = asyncio.run(hit())
-        assert status == 200 and body["models"]
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=10) == 0
+            status, body = asyncio.run(hit())
+            assert status == 200 and body["models"]
+        finally:
+            proc.terminate()
+            assert proc.wait(timeout=10) == 0
 
 
 def test_cli_stops_on_sigint():
     import signal
 
-    proc = subprocess.Popen([sys.executable, "-m", "arun.testing"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().startswith("READY http://127.0.0.1:")
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    with subprocess.Popen([sys.executable, "-m", "arun.testing"], stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout.readline().startswith("READY http://127.0.0.1:")
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
 
 
 def test_plugin_is_import_light():

@@ -3,6 +3,7 @@
 import pytest
 
 from arun import (
+    InvokeAuthorizationError,
     LargeLanguageModel,
     ModelNotFoundError,
     ModelRuntime,
@@ -109,6 +110,6 @@ async def test_callbacks_fire_in_order_and_do_not_share_state(rt):
         assert callbacks == callbacks[:2] and len(callbacks) == 2  # the caller's list is not mutated
         assert events[0] == "before" and events[-1] == ("after", text) and "chunk" in events
         events.clear()
-        with pytest.raises(Exception):
+        with pytest.raises(InvokeAuthorizationError):
             await llm.invoke("gpt-4o", {**creds, "openai_api_key": "invalid-x"}, [UserPromptMessage(content="x")], callbacks=[Recorder()])
         assert events == ["before", "error"]

@@ -21,7 +21,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
@@ -30,6 +30,9 @@ from arun.testing import sim_openai
 from arun.testing.content import moderation_flagged
 from arun.testing.profiles import Profile
 from arun.testing.profiles.common import data_event, openai_error
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 DEFAULT_VERSION = "2024-10-21"
 _CATEGORIES = ("hate", "self_harm", "sexual", "violence")
@@ -62,7 +65,7 @@ def _completion_filtered(body: Any) -> bool:
 
 
 def _versioned(handler: Any, prompt_filter: bool = False) -> Any:
-    async def route(ctx: Any) -> web.StreamResponse:
+    async def route(ctx: Ctx) -> web.StreamResponse:
         if not ctx.request.query.get("api-version"):
             return ctx.error(404, "missing_api_version")
         if prompt_filter and _flags(ctx.body).get("hate"):
@@ -80,7 +83,7 @@ def _annotation(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return {"choices": choices, "created": 0, "id": "", "model": "", "object": "", **extra}
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     filtered = _completion_filtered(body)
     out = [data_event(_annotation([], prompt_filter_results=_prompt_results()))]
     sent = 0
@@ -117,7 +120,7 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return out
 
 
-def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     answer["prompt_filter_results"] = _prompt_results()
     choice = answer["choices"][0]
     if _completion_filtered(body):
@@ -132,7 +135,7 @@ def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[st
 # -- errors -------------------------------------------------------------------------------------
 
 
-def _operation(ctx: Any) -> str:
+def _operation(ctx: Ctx) -> str:
     path = str(ctx.path)
     if path.endswith("/embeddings"):
         return "Embeddings_Create"
@@ -143,7 +146,7 @@ def _operation(ctx: Any) -> str:
     return "ChatCompletions_Create"
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     if error_type == "missing_api_version":
         return 404, {"error": {"code": "404", "message": "Resource not found"}}
     if error_type == "content_filter":

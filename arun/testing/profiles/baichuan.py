@@ -10,9 +10,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arun.testing.profiles import Profile
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 _BY_STATUS = {
     400: ("invalid_request_error", "Invalid request"),
@@ -28,7 +31,7 @@ _BY_TYPE = {
 }
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     if error_type in _BY_TYPE:
         kind, text = error_type, _BY_TYPE[error_type]
     else:

@@ -24,12 +24,15 @@ provider, so the profile leaves them out and :func:`stream_without_usage` /
 from __future__ import annotations
 
 import http
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from arun.testing.profiles import Profile
 from arun.testing.profiles.common import rewrite_chunks
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 __all__ = ["PROFILE", "stream_without_usage", "function_call_body"]
 
@@ -40,7 +43,7 @@ def _crlf(event: bytes) -> bytes:
     return event.replace(b"\n", b"\r\n")
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     if message is None:
         try:
             message = "Invalid request" if status == 400 else http.HTTPStatus(status).phrase
@@ -49,7 +52,7 @@ def error_body(ctx: Any, status: int, error_type: str | None, message: str | Non
     return status, {"detail": message}
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
         chunk["id"] = ""
         chunk.pop("system_fingerprint", None)
@@ -58,13 +61,13 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return [_crlf(e) for e in rewrite_chunks(events, edit)]
 
 
-def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     answer["id"] = ""
     answer.pop("system_fingerprint", None)
     return answer
 
 
-def stream_error(ctx: Any) -> bytes:
+def stream_error(ctx: Ctx) -> bytes:
     return b""  # the server writes no error event: the stream just stops
 
 

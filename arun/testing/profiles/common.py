@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 __all__ = ["rewrite_chunks", "openai_error", "data_event"]
 
@@ -27,7 +30,7 @@ def rewrite_chunks(events: list[bytes], edit: Callable[[dict[str, Any]], list[di
     return out
 
 
-def openai_error(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def openai_error(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     """The OpenAI error body the default protocol would send."""
     from arun.testing import sim_openai
 

@@ -12,12 +12,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from arun.testing.profiles import Profile
 from arun.testing.profiles.common import openai_error, rewrite_chunks
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 REASONING = ["The user asks", " a question;", " answer briefly."]
 
@@ -36,7 +39,7 @@ def _usage(usage: dict[str, Any], thinking: bool) -> dict[str, Any]:
     return out
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     thinking = _thinking(body)
 
     def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
@@ -54,7 +57,7 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return [b": keep-alive\n\n", b": keep-alive\n\n"] + rewrite_chunks(events, edit)
 
 
-def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> bytes:
+def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> bytes:
     thinking = _thinking(body)
     if thinking:
         answer["choices"][0]["message"]["reasoning_content"] = "".join(REASONING)
@@ -62,7 +65,7 @@ def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> bytes:
     return b"\n\n\n" + msgspec.json.encode(answer)  # queued: blank lines before the JSON
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     if status == 402:
         return 402, {"error": {"message": message or "Insufficient Balance", "type": "unknown_error", "param": None, "code": "invalid_request_error"}}
     return openai_error(ctx, status, error_type, message)

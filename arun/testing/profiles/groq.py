@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -24,6 +24,9 @@ from arun.testing import sim_openai
 from arun.testing.content import plan_reply
 from arun.testing.profiles import Profile
 from arun.testing.profiles.common import data_event, openai_error
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 THINKING = "The user greets me; reply in kind."
 
@@ -36,7 +39,7 @@ def _timed(usage: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _usage(ctx: Any, body: dict[str, Any]) -> dict[str, Any]:
+def _usage(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
     conv = sim_openai.conversation(body)
     reply = plan_reply(conv, reply_words=ctx.config.reply_words, id_prefix="call_")
     return _timed(sim_openai.usage_dict(conv.prompt_tokens, reply.completion_tokens))
@@ -53,7 +56,7 @@ def _reasoning_mode(body: dict[str, Any]) -> str | None:
     return None
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     rid = "req_" + ctx.rid
     mode = _reasoning_mode(body)
     out: list[bytes] = []
@@ -81,7 +84,7 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return out
 
 
-def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     answer["usage"] = _timed(answer["usage"])
     answer["x_groq"] = {"id": "req_" + ctx.rid}
     message = answer["choices"][0]["message"]
@@ -93,7 +96,7 @@ def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[st
     return answer
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     body = ctx.body if isinstance(ctx.body, dict) else {}
     model = body.get("model") or "llama-3.3-70b-versatile"
     org = "org_01sim"
@@ -104,6 +107,9 @@ def error_body(ctx: Any, status: int, error_type: str | None, message: str | Non
         return openai_error(ctx, status, error_type, message)
     elif status == 401:
         err = {"message": "Invalid API Key", "type": "invalid_request_error", "code": "invalid_api_key"}
+    elif status == 498:  # the flex service tier is at capacity (console.groq.com/docs/flex-processing)
+        err = {"message": f"Flex tier capacity exceeded for model `{model}`. Please try again later.",
+               "type": "invalid_request_error", "code": "capacity_exceeded"}  # fmt: skip
     elif status == 413:
         err = {"message": (f"Request too large for model `{model}` in organization `{org}` service tier `on_demand` on "
                            "tokens per minute (TPM): Limit 6000, Requested 7210, please reduce your message size and try again."),

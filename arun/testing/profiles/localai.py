@@ -14,16 +14,19 @@
 from __future__ import annotations
 
 import http
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from arun.testing.profiles import Profile
 
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
+
 __all__ = ["PROFILE"]
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     if status == 401 and message is None:
         return 401, {"error": {"code": 401, "message": "An authentication key is required", "type": "invalid_request_error"}}
     if message is None:
@@ -34,7 +37,7 @@ def error_body(ctx: Any, status: int, error_type: str | None, message: str | Non
     return status, {"error": {"code": status, "message": message, "type": ""}}
 
 
-def stream_error(ctx: Any) -> bytes:
+def stream_error(ctx: Ctx) -> bytes:
     f = ctx.fault
     err = {"error": {"message": (f.message if f is not None else None) or "backend stream ended", "type": "server_error", "code": "server_error"}}
     return b"data: " + msgspec.json.encode(err) + b"\n\ndata: [DONE]\n\n"

@@ -23,6 +23,7 @@ from arun.testing.profiles import Profile
 from arun.testing.profiles.common import data_event, rewrite_chunks
 
 if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
     from aiohttp import web
 
 REASONING = ["The user", " wants a", " short answer."]
@@ -44,7 +45,7 @@ def _base_resp(code: int) -> dict[str, Any]:
     return {"status_code": code, "status_msg": MESSAGES.get(code, "error")}
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     code = _BY_TYPE.get(error_type or "") or _BY_STATUS.get(status) or 1000
     resp = _base_resp(code)
     if message:
@@ -73,7 +74,7 @@ def _failed_answer(body: dict[str, Any], code: int) -> dict[str, Any]:
     return {"id": "", "choices": None, "created": int(time.time()), "model": body.get("model"), "base_resp": _base_resp(code)}
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     forced = _forced(_last_user_text(body))
     if forced is not None:
         return [data_event(_failed_answer(body, forced))]
@@ -95,7 +96,7 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return rewrite_chunks(events, edit)
 
 
-def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     forced = _forced(_last_user_text(body))
     if forced is not None:
         return _failed_answer(body, forced)
@@ -106,11 +107,11 @@ def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[st
     return answer
 
 
-def stream_error(ctx: Any) -> bytes:
+def stream_error(ctx: Ctx) -> bytes:
     return data_event({"id": "", "choices": None, "base_resp": _base_resp(1027)})
 
 
-async def embeddings(ctx: Any) -> web.StreamResponse:
+async def embeddings(ctx: Ctx) -> web.StreamResponse:
     """The native embeddings endpoint: ``texts`` + ``type`` in, ``vectors`` out."""
     from arun.testing.content import embedding_tokens, embedding_vector
 

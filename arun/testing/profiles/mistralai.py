@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
@@ -25,6 +25,9 @@ from arun.testing import sim_openai
 from arun.testing.content import plan_reply
 from arun.testing.profiles import Profile
 from arun.testing.profiles.common import data_event
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 #: the top-level fields of Mistral's chat-completion and embedding requests
 CHAT_FIELDS = frozenset({
@@ -35,7 +38,7 @@ CHAT_FIELDS = frozenset({
 EMBEDDING_FIELDS = frozenset({"model", "input", "output_dimension", "output_dtype", "encoding_format"})
 
 
-def _extra_forbidden(ctx: Any, fields: frozenset[str]) -> web.StreamResponse | None:
+def _extra_forbidden(ctx: Ctx, fields: frozenset[str]) -> web.StreamResponse | None:
     body = ctx.body if isinstance(ctx.body, dict) else {}
     extra = [name for name in body if name not in fields]
     if not extra:
@@ -48,7 +51,7 @@ def _extra_forbidden(ctx: Any, fields: frozenset[str]) -> web.StreamResponse | N
     return web.Response(body=msgspec.json.encode(obj), status=422, headers=ctx.headers("application/json"))
 
 
-async def _chat(ctx: Any) -> web.StreamResponse:
+async def _chat(ctx: Ctx) -> web.StreamResponse:
     refused = _extra_forbidden(ctx, CHAT_FIELDS)
     if refused is not None:
         return refused
@@ -56,7 +59,7 @@ async def _chat(ctx: Any) -> web.StreamResponse:
     return response
 
 
-async def _embeddings(ctx: Any) -> web.StreamResponse:
+async def _embeddings(ctx: Ctx) -> web.StreamResponse:
     refused = _extra_forbidden(ctx, EMBEDDING_FIELDS)
     if refused is not None:
         return refused
@@ -64,14 +67,14 @@ async def _embeddings(ctx: Any) -> web.StreamResponse:
     return response
 
 
-def _usage(ctx: Any, body: dict[str, Any]) -> dict[str, int]:
+def _usage(ctx: Ctx, body: dict[str, Any]) -> dict[str, int]:
     conv = sim_openai.conversation(body)
     reply = plan_reply(conv, reply_words=ctx.config.reply_words, id_prefix="call_")
     prompt, completion = conv.prompt_tokens, reply.completion_tokens
     return {"prompt_tokens": prompt, "total_tokens": prompt + completion, "completion_tokens": completion}
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     out: list[bytes] = []
     for event in events:
         if not event.startswith(b"data: {"):
@@ -89,7 +92,7 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return out
 
 
-def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     for name in ("service_tier", "system_fingerprint"):
         answer.pop(name, None)
     usage = answer["usage"]
@@ -97,7 +100,7 @@ def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[st
     return answer
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     if status == 401 and error_type is None:
         return 401, {"message": message or "Unauthorized", "request_id": ctx.rid}
     if status == 429 and error_type is None:

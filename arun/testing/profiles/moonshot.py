@@ -25,6 +25,7 @@ from arun.testing.profiles import Profile
 from arun.testing.profiles.common import rewrite_chunks
 
 if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
     from aiohttp import web
 
 REASONING = ["Let me", " think", " this through."]
@@ -45,7 +46,7 @@ _BY_STATUS = {
 }
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     known = _BY_TYPE.get(error_type or "")
     if known is not None:
         kind, text = known
@@ -64,7 +65,7 @@ def _thinking(body: dict[str, Any]) -> bool:
     return model.startswith("kimi-k2.6") and not (isinstance(value, dict) and value.get("type") == "disabled")
 
 
-async def chat(ctx: Any) -> web.StreamResponse:
+async def chat(ctx: Ctx) -> web.StreamResponse:
     """The chat endpoint, refusing a temperature the model does not take before answering as usual."""
     from arun.testing import sim_openai
 
@@ -75,7 +76,7 @@ async def chat(ctx: Any) -> web.StreamResponse:
     return await sim_openai.chat(ctx)
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     thinking = _thinking(body)
     usage: dict[str, Any] | None = None
     for event in events:  # the simulator's usage chunk, moved into the finish chunk's choice below
@@ -99,7 +100,7 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return rewrite_chunks(events, edit)
 
 
-def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     if _thinking(body):
         answer["choices"][0]["message"]["reasoning_content"] = "".join(REASONING)
     return answer

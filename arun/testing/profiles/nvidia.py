@@ -26,6 +26,7 @@ from arun.testing.profiles import Profile
 from arun.testing.profiles.common import openai_error
 
 if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
     from aiohttp import web
 
     from arun.testing.simulator import Ctx
@@ -43,7 +44,7 @@ _DETAILS = {
 }
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     title = _TITLES.get(status)
     if title is None:
         return openai_error(ctx, status, error_type, message)

@@ -17,11 +17,14 @@ NIM's API reference says the inference endpoints "are provided by the vLLM infer
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from arun.testing.profiles import Profile
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 _TYPES = {400: "BadRequestError", 401: "Unauthorized", 404: "NotFoundError", 422: "BadRequestError", 429: "TooManyRequests"}
 CONTEXT_MESSAGE = (
@@ -30,7 +33,7 @@ CONTEXT_MESSAGE = (
 )
 
 
-def _object(ctx: Any, status: int, error_type: str | None, message: str | None) -> dict[str, Any]:
+def _object(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> dict[str, Any]:
     body = ctx.body if isinstance(ctx.body, dict) else {}
     typ = _TYPES.get(status, "InternalServerError" if status >= 500 else "BadRequestError")
     if message is None:
@@ -45,11 +48,11 @@ def _object(ctx: Any, status: int, error_type: str | None, message: str | None) 
     return {"object": "error", "message": message, "type": typ, "param": None, "code": status}
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     return status, _object(ctx, status, error_type, message)
 
 
-def stream_error(ctx: Any) -> bytes:
+def stream_error(ctx: Ctx) -> bytes:
     f = ctx.fault
     err = _object(ctx, 500, f.error_type if f else None, f.message if f else None)
     return b"data: " + msgspec.json.encode({"error": err}) + b"\n\n"

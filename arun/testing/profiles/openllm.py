@@ -18,12 +18,15 @@ OpenLLM's bentos mount vLLM's ``create_chat_completion``, ``create_completion``,
 from __future__ import annotations
 
 import http
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from arun.testing.profiles import Profile
 from arun.testing.profiles.common import rewrite_chunks
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 __all__ = ["PROFILE", "REASONING", "flat_error"]
 
@@ -42,7 +45,7 @@ def flat_error(status: int, message: str) -> dict[str, Any]:
     return {"object": "error", "message": message, "type": typ, "param": None, "code": status}
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     if message is None and error_type == "context_length_exceeded":
         status = 400
         message = (
@@ -57,13 +60,13 @@ def error_body(ctx: Any, status: int, error_type: str | None, message: str | Non
     return status, flat_error(status, message)
 
 
-def stream_error(ctx: Any) -> bytes:
+def stream_error(ctx: Ctx) -> bytes:
     f = ctx.fault
     err = flat_error(400, (f.message if f is not None else None) or "The prompt is too long for this model.")
     return b"data: " + msgspec.json.encode({"error": err}) + b"\n\n"
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     if not _reasons(body):
         return events
 
@@ -77,7 +80,7 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return rewrite_chunks(events, edit)
 
 
-def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     if _reasons(body):
         answer["choices"][0]["message"]["reasoning_content"] = "".join(REASONING)
     return answer

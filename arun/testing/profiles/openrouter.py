@@ -20,10 +20,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arun.testing.profiles import Profile
 from arun.testing.profiles.common import data_event, openai_error, rewrite_chunks
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 PROCESSING = b": OPENROUTER PROCESSING\n\n"
 REASONING = ["Weighing the question", " before answering."]
@@ -35,7 +38,7 @@ def _reasoning(body: dict[str, Any]) -> bool:
     return isinstance(value, dict) and not value.get("exclude") and value.get("enabled", True) is not False
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     reasoning = _reasoning(body)
 
     def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
@@ -56,7 +59,7 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return [PROCESSING, PROCESSING, out[0], PROCESSING, *out[1:]]
 
 
-def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     answer["provider"] = SERVING
     choice = answer["choices"][0]
     choice["native_finish_reason"] = choice["finish_reason"]
@@ -65,7 +68,7 @@ def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[st
     return answer
 
 
-def stream_error(ctx: Any) -> bytes:
+def stream_error(ctx: Ctx) -> bytes:
     body = ctx.body if isinstance(ctx.body, dict) else {}
     return data_event({
         "id": "gen-" + ctx.rid, "object": "chat.completion.chunk", "created": 0, "model": body.get("model"),
@@ -75,7 +78,7 @@ def stream_error(ctx: Any) -> bytes:
     })  # fmt: skip
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     body = ctx.body if isinstance(ctx.body, dict) else {}
     model = body.get("model") or "openai/gpt-4o-mini"
     metadata: dict[str, Any] | None = None

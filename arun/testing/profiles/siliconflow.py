@@ -14,11 +14,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 from arun.testing.profiles import Profile
 from arun.testing.profiles.common import rewrite_chunks
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 REASONING = ["Okay, the user", " says hello;", " reply kindly."]
 
@@ -44,7 +47,7 @@ def thinks(body: dict[str, Any]) -> bool:
     return str(body.get("model") or "").startswith("Qwen/Qwen3-") and "Instruct" not in str(body.get("model"))
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     special = SPECIAL.get(error_type or "")
     if special is not None:
         status, special_code, special_text = special
@@ -58,7 +61,7 @@ def error_body(ctx: Any, status: int, error_type: str | None, message: str | Non
     return status, body
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     if not thinks(body):
         return events
 
@@ -74,13 +77,13 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return rewrite_chunks(events, edit)
 
 
-def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     if thinks(body):
         answer["choices"][0]["message"]["reasoning_content"] = "".join(REASONING)
     return answer
 
 
-def response_body(ctx: Any, kind: str, answer: dict[str, Any]) -> dict[str, Any]:
+def response_body(ctx: Ctx, kind: str, answer: dict[str, Any]) -> dict[str, Any]:
     if kind != "rerank":
         return answer
     request = ctx.body if isinstance(ctx.body, dict) else {}

@@ -15,10 +15,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arun.testing.profiles import Profile
 from arun.testing.profiles.common import data_event, rewrite_chunks
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 _FORCED = re.compile(r"\[sim:spark:(\d+)\]")
 
@@ -36,17 +39,17 @@ _BY_TYPE = {"insufficient_quota": (11201, "api_error"), "context_length_exceeded
             "content_filter": (10013, "invalid_request_error"), "concurrency": (11203, "api_error")}  # fmt: skip
 
 
-def _sid(ctx: Any) -> str:
+def _sid(ctx: Ctx) -> str:
     return f"cha000b{ctx.rid[:4]}@dx{ctx.rid[4:20]}"
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     code, kind = _BY_TYPE.get(error_type or "") or _BY_STATUS.get(status) or (10012, "api_error")
     text = message or MESSAGES.get(code, "error")
     return status, {"error": {"message": f"{text} (sid: {_sid(ctx)})", "type": kind, "param": None, "code": str(code)}}
 
 
-def _failure(ctx: Any, code: int) -> dict[str, Any]:
+def _failure(ctx: Ctx, code: int) -> dict[str, Any]:
     return {"code": code, "message": MESSAGES.get(code, "error"), "sid": _sid(ctx)}
 
 
@@ -58,7 +61,7 @@ def _forced(body: dict[str, Any]) -> int | None:
     return None
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     forced = _forced(body)
     sid = _sid(ctx)
     sent = 0
@@ -78,7 +81,7 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return out
 
 
-def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     forced = _forced(body)
     if forced is not None:
         return _failure(ctx, forced)
@@ -86,7 +89,7 @@ def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[st
     return {"code": 0, "message": "Success", "sid": _sid(ctx), **answer}
 
 
-def stream_error(ctx: Any) -> bytes:
+def stream_error(ctx: Ctx) -> bytes:
     return data_event(_failure(ctx, 10014))
 
 

@@ -7,9 +7,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arun.testing.profiles import Profile
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 _BY_STATUS = {
     400: ("invalid_request_error", "Invalid request parameters"),
@@ -20,7 +23,7 @@ _BY_STATUS = {
 }
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     kind, text = _BY_STATUS.get(status) or ("server_error", "Internal server error")
     return status, {"error": {"message": message or text, "type": error_type or kind}}
 

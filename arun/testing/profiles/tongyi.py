@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -29,6 +29,9 @@ from arun.testing import sim_openai
 from arun.testing.content import rerank_score, rerank_tokens
 from arun.testing.profiles import Profile
 from arun.testing.profiles.common import rewrite_chunks
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 REASONING = ["Let me think:", " the user wants", " a short answer."]
 RERANK_PATH = "/api/v1/services/rerank/text-rerank/text-rerank"
@@ -73,7 +76,7 @@ def thinks(body: dict[str, Any]) -> bool:
     return bool(_OPEN_QWEN3.match(str(body.get("model") or "")))
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     special = SPECIAL.get(error_type or "")
     if ctx.path == RERANK_PATH:
         if special is not None:
@@ -104,11 +107,11 @@ def _reasoning_events(body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     return rewrite_chunks(events, edit)
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     return _reasoning_events(body, events) if thinks(body) else events
 
 
-async def chat(ctx: Any) -> web.StreamResponse:
+async def chat(ctx: Ctx) -> web.StreamResponse:
     """The compatible-mode chat endpoint: refuses a non-streamed call that would think."""
     body = ctx.body
     if isinstance(body, dict) and not body.get("stream") and thinks(body):
@@ -116,7 +119,7 @@ async def chat(ctx: Any) -> web.StreamResponse:
     return await sim_openai.chat(ctx)
 
 
-async def embeddings(ctx: Any) -> web.StreamResponse:
+async def embeddings(ctx: Ctx) -> web.StreamResponse:
     """Compatible-mode embeddings: at most 10 texts per request."""
     body = ctx.body
     texts = sim_openai.embedding_inputs(body.get("input")) if isinstance(body, dict) else None
@@ -125,7 +128,7 @@ async def embeddings(ctx: Any) -> web.StreamResponse:
     return await sim_openai.embeddings(ctx)
 
 
-async def rerank(ctx: Any) -> web.StreamResponse:
+async def rerank(ctx: Ctx) -> web.StreamResponse:
     """DashScope's native text-rerank."""
     body = ctx.body
     payload = body.get("input") if isinstance(body, dict) else None

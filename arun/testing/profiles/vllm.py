@@ -24,12 +24,15 @@ and embeddings OpenAI's: the default handlers already speak both.
 from __future__ import annotations
 
 import http
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from arun.testing.profiles import Profile
 from arun.testing.profiles.common import rewrite_chunks
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 __all__ = ["PROFILE", "REASONING", "vllm_error"]
 
@@ -49,7 +52,7 @@ def vllm_error(status: int, message: str, error_type: str | None = None) -> dict
     return {"error": {"message": message, "type": typ, "param": None, "code": status}}
 
 
-def _message(ctx: Any, status: int, error_type: str | None, message: str | None) -> str:
+def _message(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> str:
     if message is not None:
         return message
     if error_type == "context_length_exceeded":
@@ -66,7 +69,7 @@ def _message(ctx: Any, status: int, error_type: str | None, message: str | None)
         return "Error"
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     if status == 401 and message is None:
         return 401, {"error": "Unauthorized"}
     if error_type == "context_length_exceeded":
@@ -74,13 +77,13 @@ def error_body(ctx: Any, status: int, error_type: str | None, message: str | Non
     return status, vllm_error(status, _message(ctx, status, error_type, message))
 
 
-def stream_error(ctx: Any) -> bytes:
+def stream_error(ctx: Ctx) -> bytes:
     f = ctx.fault
     err = vllm_error(500, (f.message if f is not None else None) or "EngineCore encountered an issue.")
     return b"data: " + msgspec.json.encode(err) + b"\n\n"
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     if not _thinking(body):
         return events
 
@@ -95,7 +98,7 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return rewrite_chunks(events, edit)
 
 
-def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     if _thinking(body):
         answer["choices"][0]["message"]["reasoning"] = "".join(REASONING)
     return answer

@@ -14,13 +14,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from arun.testing import sim_openai
 from arun.testing.profiles import Profile
 from arun.testing.profiles.common import openai_error, rewrite_chunks
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 REASONING = ["The user greets me;", " I will greet back."]
 
@@ -42,13 +45,13 @@ SPECIAL = {
 COMBINATION = "Invalid combination of reasoning_effort and thinking type"
 
 
-def _ark_error(ctx: Any, status: int, code: str, typ: str, message: str) -> tuple[int, Any]:
+def _ark_error(ctx: Ctx, status: int, code: str, typ: str, message: str) -> tuple[int, Any]:
     model = ctx.body.get("model") if isinstance(ctx.body, dict) else None
     text = message.replace("{model}", str(model)) + f" Request id: {ctx.rid}"
     return status, {"error": {"code": code, "message": text, "param": "", "type": typ}}
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     special = SPECIAL.get(error_type or "")
     if special is not None:
         return _ark_error(ctx, *special[:3], message or special[3])
@@ -66,7 +69,7 @@ def thinks(body: dict[str, Any]) -> bool:
     return body.get("reasoning_effort") != "minimal"
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     if not thinks(body):
         return events
 
@@ -82,13 +85,13 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return rewrite_chunks(events, edit)
 
 
-def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     if thinks(body):
         answer["choices"][0]["message"]["reasoning_content"] = "".join(REASONING)
     return answer
 
 
-async def chat(ctx: Any) -> web.StreamResponse:
+async def chat(ctx: Ctx) -> web.StreamResponse:
     body = ctx.body
     thinking = body.get("thinking") if isinstance(body, dict) else None
     effort = body.get("reasoning_effort") if isinstance(body, dict) else None

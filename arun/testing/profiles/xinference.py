@@ -20,13 +20,16 @@
 from __future__ import annotations
 
 import http
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
 
 from arun.testing.content import rerank_tokens
 from arun.testing.profiles import Profile
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 __all__ = ["PROFILE", "MODELS", "LOADING"]
 
@@ -71,7 +74,7 @@ MODELS: dict[str, dict[str, Any]] = {
 LOADING = "still-launching"
 
 
-def _detail(ctx: Any, status: int, message: str | None) -> str:
+def _detail(ctx: Ctx, status: int, message: str | None) -> str:
     if message is not None:
         return message
     if status == 429:
@@ -85,7 +88,7 @@ def _detail(ctx: Any, status: int, message: str | None) -> str:
         return "Error"
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     return status, {"detail": _detail(ctx, status, message)}
 
 
@@ -96,7 +99,7 @@ def _crlf(event: bytes) -> bytes:
 _PING = b": ping - 2025-06-01 12:00:00.000000+00:00\r\n\r\n"  # a fixed time: answers never depend on the clock
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     out = [_PING]
     for i, event in enumerate(events):
         out.append(_crlf(event))
@@ -105,13 +108,13 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return out
 
 
-def stream_error(ctx: Any) -> bytes:
+def stream_error(ctx: Ctx) -> bytes:
     f = ctx.fault
     text = (f.message if f is not None else None) or "Model actor is out of memory"
     return b"data: " + msgspec.json.encode({"error": text}) + b"\r\n\r\n"
 
 
-def response_body(ctx: Any, kind: str, answer: dict[str, Any]) -> dict[str, Any]:
+def response_body(ctx: Ctx, kind: str, answer: dict[str, Any]) -> dict[str, Any]:
     body = ctx.body if isinstance(ctx.body, dict) else {}
     if kind == "rerank":
         documents = [d for d in body.get("documents") or [] if isinstance(d, str)]
@@ -129,7 +132,7 @@ def response_body(ctx: Any, kind: str, answer: dict[str, Any]) -> dict[str, Any]
     return answer
 
 
-async def _get(ctx: Any) -> web.StreamResponse:
+async def _get(ctx: Ctx) -> web.StreamResponse:
     """Every GET under the profile: ``/v1/models/{uid}`` describes one model, ``/v1/models`` lists them."""
     path: str = ctx.request.path
     marker = "/v1/models/"

@@ -15,10 +15,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arun.testing.profiles import Profile
 from arun.testing.profiles.common import rewrite_chunks
+
+if TYPE_CHECKING:
+    from arun.testing.simulator import Ctx
 
 REASONING = ["Think about", " the question", " first."]
 
@@ -42,7 +45,7 @@ _BY_STATUS = {
 }
 
 
-def error_body(ctx: Any, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
+def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     code, text = _BY_TYPE.get(error_type or "") or _BY_STATUS.get(status) or ("500", "内部错误")
     return status, {"error": {"code": code, "message": message or text}}
 
@@ -68,7 +71,7 @@ def _thinking(body: dict[str, Any]) -> bool:
     return not (isinstance(value, dict) and value.get("type") == "disabled")
 
 
-def _usage(ctx: Any, body: dict[str, Any]) -> dict[str, Any]:
+def _usage(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
     """What the simulator counts for this request (the same numbers as the non-streamed answer)."""
     from arun.testing import sim_openai
     from arun.testing.content import plan_reply
@@ -78,7 +81,7 @@ def _usage(ctx: Any, body: dict[str, Any]) -> dict[str, Any]:
     return sim_openai.usage_dict(conv.prompt_tokens, reply.completion_tokens)
 
 
-def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     thinking = _thinking(body)
     forced = _forced_finish(body)
 
@@ -106,7 +109,7 @@ def chat_events(ctx: Any, body: dict[str, Any], events: list[bytes]) -> list[byt
     return rewrite_chunks(events, edit)
 
 
-def chat_body(ctx: Any, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     choice = answer["choices"][0]
     if _thinking(body):
         choice["message"]["reasoning_content"] = "".join(REASONING)
