@@ -114,6 +114,11 @@ def register_secret(value: object) -> None:
     """Remember a secret value (8 characters or more) so that :func:`redact` hides it wherever it appears."""
     if not isinstance(value, str) or len(value) < MIN_REGISTERED:
         return
+    try:  # known: made young again, one C call and no lock (the common case: every request)
+        _registry.move_to_end(value)
+        return
+    except KeyError:
+        pass
     with _lock:
         if value in _registry:
             _registry.move_to_end(value)

@@ -149,8 +149,7 @@ class AIModelEntity(ProviderModel):
     pricing: PriceConfig | None = None
 
     def property(self, key: ModelPropertyKey | str, default: Any = None) -> Any:
-        name = key.value if isinstance(key, ModelPropertyKey) else key
-        value = self.model_properties.get(name)
+        value = self.model_properties.get(key)  # a ModelPropertyKey is the str it names
         return default if value is None else value
 
 

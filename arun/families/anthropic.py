@@ -15,6 +15,7 @@ from arun.entities.messages import PromptMessage, PromptMessageTool, UserPromptM
 from arun.entities.model import AIModelEntity
 from arun.families.base import FamilyModel
 from arun.families.helpers import validate_by
+from arun.model_types.call_options import current_extras
 from arun.model_types.llm import LargeLanguageModel
 from arun.protocols.anthropic_messages import (
     API_VERSION,
@@ -71,8 +72,8 @@ class AnthropicMessagesLLM(FamilyModel, LargeLanguageModel):
     ) -> LLMResult | AsyncIterator[LLMResultChunk]:
         schema = await self.get_model_schema(model, credentials)
         endpoint = self.endpoint
-        extras = self.extras()
-        wire_model = endpoint.wire_model(model, credentials)
+        extras = current_extras()
+        url, headers, wire_model = endpoint.resolve(credentials, model, extra=extras.headers if extras else None)
         body = build_messages_body(
             wire_model,
             prompt_messages,
@@ -84,12 +85,11 @@ class AnthropicMessagesLLM(FamilyModel, LargeLanguageModel):
             default_max_tokens=self._max_tokens_default(schema),
             extra=extras.body if extras else None,
         )
-        headers = endpoint.headers(credentials, extra=extras.headers if extras else None)
         headers.setdefault("anthropic-version", API_VERSION)
         usage_fn = self._usage_with_fallback(schema, lambda: _count_prompt(prompt_messages, tools))
         provider = self.provider_name
         return await self._exchange(
-            endpoint.url(credentials, wire_model),
+            url,
             headers,
             body,
             self.error_mapper(classify_error),

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
 from arun.entities.model import AIModelEntity, FetchFrom, ModelType
 from arun.errors import CredentialsValidateFailedError, SchemaError
-from arun.model_types.call_options import CallExtras, current_extras
 
 if TYPE_CHECKING:
     from arun.families.endpoint import Endpoint
@@ -33,14 +33,14 @@ class _ModelList(msgspec.Struct):
 
 
 class FamilyModel:
-    """The provider-facing side of a family adapter: endpoint, quirks, options, extras."""
+    """The provider-facing side of a family adapter: endpoint, quirks, options."""
 
     family: ClassVar[str]
     context: ModelContext
     provider_name: str
 
-    @property
-    def endpoint(self) -> Endpoint:
+    @cached_property
+    def endpoint(self) -> Endpoint:  # cached: the context is fixed when the model object is built
         endpoint = self.context.endpoint
         if endpoint is None:
             raise SchemaError(
@@ -83,14 +83,13 @@ class FamilyModel:
         endpoint = self.context.endpoint
         return self.context.customizable and endpoint is not None and endpoint.type_spec.schema == "credentials"
 
-    @staticmethod
-    def extras() -> CallExtras | None:
-        """The caller's per-call extra headers and body fields (see :mod:`arun.model_types.call_options`)."""
-        return current_extras()
 
     async def get_model_schema(self, model: str, credentials: Mapping[str, Any] | None = None) -> AIModelEntity | None:
         """Predefined, else a fine-tune of a predefined model (``options.fine_tune_pattern`` extracts the
         base id: ``ft:gpt-4o-mini-2024-07-18:org::id`` -> the longest predefined prefix), else customizable."""
+        predefined = self._predefined().get(model)  # type: ignore[attr-defined]
+        if predefined is not None:
+            return predefined  # type: ignore[no-any-return]
         found = self._fine_tune_schema(model)
         if found is not None:
             return found

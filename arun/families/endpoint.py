@@ -13,7 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from arun.errors import CredentialsValidateFailedError, InvokeBadRequestError, ParameterValidationError
+from arun.errors import (
+    CredentialsValidateFailedError,
+    InvokeBadRequestError,
+    ParameterValidationError,
+)
 from arun.redact import register_secret
 from arun.schema.spec import ModelTypeSpec, ProviderSpec
 
@@ -53,7 +57,7 @@ def replace_origin(url: str, origin: str) -> str:
 class Endpoint:
     """URL and headers of one provider and model type (built once per model object)."""
 
-    __slots__ = ("provider", "spec", "type_spec", "default_path", "override", "_auth_names", "_params")
+    __slots__ = ("provider", "spec", "type_spec", "default_path", "override", "_auth_names", "_params", "_reads", "_resolved")
 
     def __init__(
         self,
@@ -75,6 +79,52 @@ class Endpoint:
             names.add(auth.header.lower())
         self._auth_names = frozenset(names)
         self._params: dict[str, Any] = {}
+        #: the credential fields a URL, the headers or the upstream model id depend on
+        reads = [spec.base_url_credential, auth.credential, spec.model_name_credential]
+        if spec.base_url_choices:
+            reads.append(spec.base_url_choices.get("credential"))
+        reads += spec.header_credentials.values()
+        reads += [v.get("credential") for v in spec.query.values() if isinstance(v, dict)]
+        self._reads = tuple(dict.fromkeys(name for name in reads if name))
+        #: (model, path, content type, those fields' values) -> (url, headers, upstream model id, key)
+        self._resolved: dict[tuple[Any, ...], tuple[str, dict[str, str], str, str | None]] = {}
+
+    # -- one call ---------------------------------------------------------------------------------
+
+    def resolve(
+        self,
+        credentials: Mapping[str, Any],
+        model: str,
+        path: str | None = None,
+        *,
+        content_type: str | None = "application/json",
+        extra: Mapping[str, str] | None = None,
+    ) -> tuple[str, dict[str, str], str]:
+        """URL, headers and the upstream's model id for one call (``extra``: the caller's headers).
+
+        What the credentials make of them is kept per value of the fields that matter, so a call
+        with credentials seen before costs one tuple and one dict probe; a bad credential raises
+        every time (nothing is kept for it)."""
+        try:
+            sig = (model, path, content_type, *map(credentials.get, self._reads))
+            hit = self._resolved.get(sig)
+        except TypeError:  # an unhashable credential value: nothing is kept
+            sig, hit = None, None
+        if hit is None:
+            wire = self.wire_model(model, credentials)
+            url = self.url(credentials, wire, path)
+            headers = self.headers(credentials, content_type)
+            hit = (url, headers, wire, self._key(credentials))
+            if sig is not None:
+                if len(self._resolved) > 1024:
+                    self._resolved.clear()
+                self._resolved[sig] = hit
+        elif hit[3] is not None:
+            register_secret(hit[3])  # keeps the key young in the redaction registry
+        out = dict(hit[1])
+        if extra:
+            self._add_extra_headers(out, extra)
+        return hit[0], out, hit[2]
 
     # -- URL ----------------------------------------------------------------------------------
 
@@ -176,17 +226,7 @@ class Endpoint:
             if isinstance(value, str) and value:
                 out[header] = value
         if extra:
-            for name, value in extra.items():
-                lowered = name.lower() if isinstance(name, str) else ""
-                if not isinstance(name, str) or not isinstance(value, str):
-                    raise ParameterValidationError("extra_headers should map header names to strings", parameter="extra_headers")
-                if lowered in self._auth_names or lowered in _PROTECTED:
-                    raise ParameterValidationError(
-                        f"extra_headers must not set {name!r}: it carries the credentials or the body framing",
-                        parameter="extra_headers",
-                        rule="auth",
-                    )
-                out[name] = value
+            self._add_extra_headers(out, extra)
         auth = spec.auth
         if auth.style in ("bearer", "header"):
             key = self._key(credentials)
@@ -200,6 +240,19 @@ class Endpoint:
             else:
                 out[auth.header or "Authorization"] = auth.prefix + key
         return out
+
+    def _add_extra_headers(self, out: dict[str, str], extra: Mapping[str, str]) -> None:
+        for name, value in extra.items():
+            lowered = name.lower() if isinstance(name, str) else ""
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise ParameterValidationError("extra_headers should map header names to strings", parameter="extra_headers")
+            if lowered in self._auth_names or lowered in _PROTECTED:
+                raise ParameterValidationError(
+                    f"extra_headers must not set {name!r}: it carries the credentials or the body framing",
+                    parameter="extra_headers",
+                    rule="auth",
+                )
+            out[name] = value
 
     # -- parameters ------------------------------------------------------------------------------
 

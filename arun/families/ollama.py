@@ -27,7 +27,14 @@ from arun.entities.model import (
     ParameterType,
 )
 from arun.families.base import FamilyModel
-from arun.families.helpers import cred_flag, cred_int, price_config, validate_by, wrap_validation
+from arun.families.helpers import (
+    cred_flag,
+    cred_int,
+    price_config,
+    validate_by,
+    wrap_validation,
+)
+from arun.model_types.call_options import current_extras
 from arun.model_types.llm import LargeLanguageModel
 from arun.model_types.text_embedding import TextEmbeddingModel
 from arun.protocols.ollama import (
@@ -140,8 +147,8 @@ class OllamaChatLLM(FamilyModel, LargeLanguageModel):
         schema = await self.get_model_schema(model, credentials)
         mode = schema.property(ModelPropertyKey.MODE, "chat") if schema else "chat"
         endpoint = self.endpoint
-        extras = self.extras()
-        wire_model = endpoint.wire_model(model, credentials)
+        extras = current_extras()
+        url, headers, wire_model = endpoint.resolve(credentials, model, extra=extras.headers if extras else None)
         body = build_chat_body(
             wire_model, prompt_messages, endpoint.wire_parameters(model, model_parameters), tools, stop, stream,
             completion_mode=mode == "completion", extra=extras.body if extras else None,
@@ -149,8 +156,8 @@ class OllamaChatLLM(FamilyModel, LargeLanguageModel):
         usage_fn = self._usage_fn(schema, prompt_messages, tools)
         provider = self.provider_name
         return await self._exchange(
-            endpoint.url(credentials, wire_model),
-            endpoint.headers(credentials, extra=extras.headers if extras else None),
+            url,
+            headers,
             body,
             self.error_mapper(classify_error),
             stream,
@@ -230,12 +237,12 @@ class OllamaEmbedding(FamilyModel, TextEmbeddingModel):
         schema = await self.get_model_schema(model, credentials)
         inputs = await self._truncate(schema, texts, "gpt2")
         endpoint = self.endpoint
-        extras = self.extras()
-        wire_model = endpoint.wire_model(model, credentials)
+        extras = current_extras()
+        url, headers, wire_model = endpoint.resolve(credentials, model, extra=extras.headers if extras else None)
         resp = await self.http.request(
             "POST",
-            endpoint.url(credentials, wire_model),
-            headers=endpoint.headers(credentials, extra=extras.headers if extras else None),
+            url,
+            headers=headers,
             data=build_embed_body(wire_model, inputs, options=None, extra=extras.body if extras else None),
             error_mapper=self.error_mapper(classify_error),
         )

@@ -16,10 +16,16 @@ from arun.entities.common import I18nObject
 from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
 from arun.families.base import FamilyModel
 from arun.families.helpers import cred_text, price_config, validate_by
+from arun.model_types.call_options import current_extras
 from arun.model_types.speech2text import Speech2TextModel
 from arun.model_types.tts import TTSModel
 from arun.protocols.openai_chat import classify_error
-from arun.protocols.openai_misc import build_speech_body, build_transcription_form, parse_transcription, silent_wav
+from arun.protocols.openai_misc import (
+    build_speech_body,
+    build_transcription_form,
+    parse_transcription,
+    silent_wav,
+)
 from arun.wire.client import StreamResponse
 
 __all__ = ["OpenAITranscription", "OpenAISpeech", "read_audio"]
@@ -67,16 +73,16 @@ class OpenAITranscription(FamilyModel, Speech2TextModel):
         if prompt:
             fields["prompt"] = prompt
         endpoint = self.endpoint
-        extras = self.extras()
+        extras = current_extras()
         if extras is not None and extras.body:
             fields.update(extras.body)
-        wire_model = endpoint.wire_model(model, credentials)
+        # aiohttp sets the multipart boundary
+        url, headers, wire_model = endpoint.resolve(credentials, model, content_type=None, extra=extras.headers if extras else None)
         form = build_transcription_form(wire_model, audio, filename, response_format="json", fields=fields)
         resp = await self.http.request(
             "POST",
-            endpoint.url(credentials, wire_model),
-            # aiohttp sets the multipart boundary
-            headers=endpoint.headers(credentials, content_type=None, extra=extras.headers if extras else None),
+            url,
+            headers=headers,
             data=form,
             error_mapper=self.error_mapper(classify_error),
         )
@@ -126,13 +132,12 @@ class OpenAISpeech(FamilyModel, TTSModel):
         schema = await self.get_model_schema(model, credentials)
         audio_type = schema.property(ModelPropertyKey.AUDIO_TYPE, "mp3") if schema else "mp3"
         endpoint = self.endpoint
-        extras = self.extras()
-        wire_model = endpoint.wire_model(model, credentials)
-        headers = endpoint.headers(credentials, extra=extras.headers if extras else None)
+        extras = current_extras()
+        url, headers, wire_model = endpoint.resolve(credentials, model, extra=extras.headers if extras else None)
         headers["Accept"] = "application/octet-stream"
         resp = await self.http.stream(
             "POST",
-            endpoint.url(credentials, wire_model),
+            url,
             headers=headers,
             data=build_speech_body(
                 wire_model, content_text, voice, response_format=str(audio_type), extra=extras.body if extras else None

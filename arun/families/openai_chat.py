@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
+from functools import cached_property
 from typing import Any
+
+import msgspec
 
 from arun.entities.common import I18nObject
 from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk
@@ -43,11 +46,10 @@ from arun.entities.model import (
     ParameterRule,
     ParameterType,
 )
-import msgspec
-
 from arun.errors import CredentialsValidateFailedError, ParameterValidationError
 from arun.families.base import FamilyModel
 from arun.families.helpers import cred_int, price_config, validate_by, wrap_validation
+from arun.model_types.call_options import current_extras
 from arun.model_types.llm import LargeLanguageModel
 from arun.protocols.openai_chat import (
     ChatStreamAssembler,
@@ -188,7 +190,13 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
         return params
 
     def include_usage(self, credentials: Mapping[str, Any]) -> bool:
-        return "no_stream_usage" not in self.quirks
+        return not self._flags[2]
+
+    @cached_property
+    def _flags(self) -> tuple[bool, bool, bool]:
+        """``(no_user, think_tags, no_stream_usage)`` from the quirks, read once per model object."""
+        quirks = self.quirks
+        return "no_user" in quirks, "think_tags" in quirks, "no_stream_usage" in quirks
 
     # -- schemas -----------------------------------------------------------------------------
 
@@ -221,31 +229,29 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
         schema = await self.get_model_schema(model, credentials)
         if tools and schema is not None and schema.fetch_from is FetchFrom.CUSTOMIZABLE_MODEL and not _has_tools(schema):
             tools = None  # Dify: a compatible model configured without function calling is sent none
-        extras = self.extras()
+        extras = current_extras()
         endpoint = self.endpoint
-        wire_model = endpoint.wire_model(model, credentials)
+        completion = schema is not None and schema.property(ModelPropertyKey.MODE) == LLMMode.COMPLETION
+        path = self.type_spec.options.get("completion_path", "/completions") if completion else None
+        url, headers, wire_model = endpoint.resolve(credentials, model, path, extra=extras.headers if extras else None)
         params = self.wire_parameters(model, dict(model_parameters))
-        if "no_user" in self.quirks:
+        no_user, think, _ = self._flags
+        if no_user:
             user = None
-        completion = schema is not None and schema.property(ModelPropertyKey.MODE) == LLMMode.COMPLETION.value
         usage_fn = self._usage_fn(schema, model, prompt_messages, tools)
         provider = self.provider_name
-        think = "think_tags" in self.quirks
         if completion:
             body = build_completion_body(
                 wire_model, prompt_messages, params, stop, stream, user,
                 include_usage=self.include_usage(credentials), extra=extras.body if extras else None,
             )  # fmt: skip
-            url = endpoint.url(credentials, wire_model, self.type_spec.options.get("completion_path", "/completions"))
             parse: Any = lambda raw: parse_completion_response(provider, raw, model, prompt_messages, usage_fn)  # noqa: E731
         else:
             body = build_chat_body(
                 wire_model, prompt_messages, params, tools, stop, stream, user,
                 include_usage=self.include_usage(credentials), extra=extras.body if extras else None,
             )  # fmt: skip
-            url = endpoint.url(credentials, wire_model)
             parse = lambda raw: parse_chat_response(provider, raw, model, prompt_messages, usage_fn, think_tags=think)  # noqa: E731
-        headers = endpoint.headers(credentials, extra=extras.headers if extras else None)
         return await self._exchange(
             url,
             headers,

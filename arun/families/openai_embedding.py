@@ -26,7 +26,15 @@ from arun.entities.embedding import EmbeddingInputType, TextEmbeddingResult
 from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
 from arun.errors import CredentialsValidateFailedError
 from arun.families.base import FamilyModel
-from arun.families.helpers import cred_flag, cred_int, cred_text, price_config, validate_by, wrap_validation
+from arun.families.helpers import (
+    cred_flag,
+    cred_int,
+    cred_text,
+    price_config,
+    validate_by,
+    wrap_validation,
+)
+from arun.model_types.call_options import current_extras
 from arun.model_types.text_embedding import TextEmbeddingModel
 from arun.protocols.openai_chat import classify_error
 from arun.protocols.openai_misc import build_embedding_body, parse_embedding_response
@@ -101,8 +109,8 @@ class OpenAIEmbedding(FamilyModel, TextEmbeddingModel):
             texts = [prefix + t for t in texts]
         inputs = await self._truncate(schema, texts)
         endpoint = self.endpoint
-        extras = self.extras()
-        wire_model = endpoint.wire_model(model, credentials)
+        extras = current_extras()
+        url, headers, wire_model = endpoint.resolve(credentials, model, extra=extras.headers if extras else None)
         body_extra = body_from_credentials(self.options.get("body_credentials") or {}, credentials)
         task = self._task(model, credentials, input_type)
         if task:
@@ -113,8 +121,8 @@ class OpenAIEmbedding(FamilyModel, TextEmbeddingModel):
         fmt = self.options.get("encoding_format", "float")
         resp = await self.http.request(
             "POST",
-            endpoint.url(credentials, wire_model),
-            headers=endpoint.headers(credentials, extra=extras.headers if extras else None),
+            url,
+            headers=headers,
             data=build_embedding_body(wire_model, inputs, encoding_format=fmt, user=user, extra=body_extra),
             error_mapper=self.error_mapper(classify_error),
         )

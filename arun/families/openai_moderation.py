@@ -7,6 +7,7 @@ from typing import Any
 
 from arun.families.base import FamilyModel
 from arun.families.helpers import validate_by
+from arun.model_types.call_options import current_extras
 from arun.model_types.moderation import ModerationModel
 from arun.protocols.openai_chat import classify_error
 from arun.protocols.openai_misc import build_moderation_body, parse_moderation_response
@@ -19,12 +20,12 @@ class OpenAIModeration(FamilyModel, ModerationModel):
 
     async def _invoke(self, model: str, credentials: Mapping[str, Any], texts: list[str], user: str | None) -> bool:
         endpoint = self.endpoint
-        extras = self.extras()
-        wire_model = endpoint.wire_model(model, credentials)
+        extras = current_extras()
+        url, headers, wire_model = endpoint.resolve(credentials, model, extra=extras.headers if extras else None)
         resp = await self.http.request(
             "POST",
-            endpoint.url(credentials, wire_model),
-            headers=endpoint.headers(credentials, extra=extras.headers if extras else None),
+            url,
+            headers=headers,
             data=build_moderation_body(wire_model, texts),
             error_mapper=self.error_mapper(classify_error),
         )

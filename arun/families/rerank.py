@@ -18,7 +18,14 @@ from arun.entities.common import I18nObject
 from arun.entities.embedding import RerankDocument, RerankResult
 from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
 from arun.families.base import FamilyModel
-from arun.families.helpers import cred_int, cred_text, price_config, validate_by, wrap_validation
+from arun.families.helpers import (
+    cred_int,
+    cred_text,
+    price_config,
+    validate_by,
+    wrap_validation,
+)
+from arun.model_types.call_options import current_extras
 from arun.model_types.rerank import RerankModel
 from arun.protocols.openai_chat import classify_error
 from arun.protocols.rerank import build_rerank_body, parse_rerank_response
@@ -45,11 +52,11 @@ class RerankFamily(FamilyModel, RerankModel):
             pricing=price_config(credentials, output=False),
         )
 
-    def _url(self, credentials: Mapping[str, Any], wire_model: str) -> str:
+    def _url(self, credentials: Mapping[str, Any], url: str) -> str:
         custom = cred_text(credentials, "rerank_endpoint_url")
         if custom and custom.startswith(("http://", "https://")):
             return custom
-        return self.endpoint.url(credentials, wire_model)
+        return url
 
     async def _invoke(
         self,
@@ -62,8 +69,8 @@ class RerankFamily(FamilyModel, RerankModel):
         user: str | None,
     ) -> RerankResult:
         endpoint = self.endpoint
-        extras = self.extras()
-        wire_model = endpoint.wire_model(model, credentials)
+        extras = current_extras()
+        url, headers, wire_model = endpoint.resolve(credentials, model, extra=extras.headers if extras else None)
         body = build_rerank_body(
             str(self.options.get("shape", "results")),
             wire_model,
@@ -75,8 +82,8 @@ class RerankFamily(FamilyModel, RerankModel):
         )
         resp = await self.http.request(
             "POST",
-            self._url(credentials, wire_model),
-            headers=endpoint.headers(credentials, extra=extras.headers if extras else None),
+            self._url(credentials, url),
+            headers=headers,
             data=body,
             error_mapper=self.error_mapper(classify_error),
         )

@@ -10,7 +10,7 @@ with their own ``_invoke`` keep Dify's signature: extras never change it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -33,8 +33,8 @@ class CallExtras:
 _CURRENT: ContextVar[CallExtras | None] = ContextVar("arun_call_extras", default=None)
 
 
-def current_extras() -> CallExtras | None:
-    return _CURRENT.get()
+#: the caller's extras of the call being built, or None (the context variable's own ``get``: no Python frame)
+current_extras: Callable[[], CallExtras | None] = _CURRENT.get
 
 
 def check_extras(extra_headers: Any, extra_body: Any) -> CallExtras | None:

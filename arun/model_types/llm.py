@@ -61,6 +61,17 @@ def _check_tools(tools: Any) -> list[PromptMessageTool] | None:
     return list(tools)
 
 
+def _validated(
+    schema: AIModelEntity, prompt_messages: Any, model_parameters: Any, tools: Any, stop: Any
+) -> tuple[list[PromptMessage], dict[str, Any], list[PromptMessageTool] | None, list[str] | None]:
+    return (
+        _check_messages(prompt_messages),
+        validate_parameters(schema.parameter_rules, model_parameters),
+        _check_tools(tools),
+        _check_stop(stop),
+    )
+
+
 class CheckedCall(NamedTuple):
     """An LLM call's inputs after validation (copies: the caller's objects are never touched)."""
 
@@ -86,13 +97,7 @@ class LargeLanguageModel(AIModel):
         """Validate a call's inputs with the typed errors ``invoke`` raises (the manager and the
         policy layer call this first, before any quota, limit or credential is touched)."""
         schema = await self.require_schema(model, credentials)
-        return CheckedCall(
-            schema,
-            _check_messages(prompt_messages),
-            validate_parameters(schema.parameter_rules, model_parameters),
-            _check_tools(tools),
-            _check_stop(stop),
-        )
+        return CheckedCall(schema, *_validated(schema, prompt_messages, model_parameters, tools, stop))
 
     @overload
     async def invoke(
@@ -142,9 +147,8 @@ class LargeLanguageModel(AIModel):
         (never the headers that carry the credentials).
         """
         extras = check_extras(extra_headers, extra_body) if extra_headers is not None or extra_body is not None else None
-        schema, messages, params, tool_list, stop_list = await self.check_inputs(
-            model, credentials, prompt_messages, model_parameters, tools, stop
-        )
+        schema = await self.require_schema(model, credentials)
+        messages, params, tool_list, stop_list = _validated(schema, prompt_messages, model_parameters, tools, stop)
         hooks = list(callbacks) if callbacks else []
         call = {
             "llm_instance": self,

@@ -179,16 +179,20 @@ async def _chunks(st: _State) -> AsyncGenerator[LLMResultChunk, None]:
     parts = st.parts
     hooks = st.hooks
     st.iterating = True
+    # chunks handed out, counted in a local and published before each read and at the end
+    # (everything that reads ``delivered`` runs there: error decorators, finalizers)
+    delivered = st.delivered
     try:
         while True:
             if st.replay:
                 batch, st.replay = st.replay, []
                 for chunk in batch:  # noted when they were read ahead
-                    st.delivered += 1
+                    delivered += 1
                     if hooks:
                         await fire(hooks, "on_new_chunk", chunk=chunk, **st.call)  # type: ignore[arg-type]
                     yield chunk
                 continue
+            st.delivered = delivered
             batch = await st.read()  # type: ignore[assignment]
             if batch is None:
                 return
@@ -200,11 +204,12 @@ async def _chunks(st: _State) -> AsyncGenerator[LLMResultChunk, None]:
                     parts.append(content)  # type: ignore[arg-type,unused-ignore]
                 if message.tool_calls or delta.finish_reason is not None or delta.usage is not None:
                     st.note(chunk)
-                st.delivered += 1
+                delivered += 1
                 if hooks:
                     await fire(hooks, "on_new_chunk", chunk=chunk, **st.call)  # type: ignore[arg-type]
                 yield chunk
     finally:
+        st.delivered = delivered
         if not st.done:  # left early: the consumer stopped, was cancelled or dropped the stream
             st.done = True
             await st.close_source()
@@ -336,7 +341,8 @@ class LLMStream:
 
     @property
     def delivered(self) -> int:
-        """Chunks handed to the consumer so far."""
+        """Chunks handed to the consumer (brought up to date at each network read and when the
+        stream ends, which is where finalizers and error decorators read it)."""
         return self._s.delivered
 
     @property

@@ -18,6 +18,7 @@ from arun.entities.embedding import EmbeddingInputType, TextEmbeddingResult
 from arun.errors import InvokeServerUnavailableError
 from arun.families.helpers import cred_text
 from arun.families.openai_embedding import OpenAIEmbedding
+from arun.model_types.call_options import current_extras
 from arun.protocols.openai_chat import base_resp_error, classify_error
 
 
@@ -64,14 +65,14 @@ class MiniMaxTextEmbedding(OpenAIEmbedding):
         schema = await self.get_model_schema(model, credentials)
         inputs = await self._truncate(schema, texts)
         endpoint = self.endpoint
-        extras = self.extras()
-        wire_model = endpoint.wire_model(model, credentials)
+        extras = current_extras()
         group = cred_text(credentials, "minimax_group_id")
         path = "/embeddings" + (f"?{urlencode({'GroupId': group})}" if group else "")
+        url, headers, wire_model = endpoint.resolve(credentials, model, path, extra=extras.headers if extras else None)
         resp = await self.http.request(
             "POST",
-            endpoint.url(credentials, wire_model, path),
-            headers=endpoint.headers(credentials, extra=extras.headers if extras else None),
+            url,
+            headers=headers,
             data=build_body(wire_model, inputs, input_type, extras.body if extras else None),
             error_mapper=self.error_mapper(classify_error),
         )

@@ -9,7 +9,6 @@ would tell the policy layer the key is bad; a flagged input is a content-filter 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import msgspec
 

@@ -43,7 +43,12 @@ from arun.errors import CredentialsValidateFailedError, InvokeError
 from arun.families.helpers import cred_int, cred_text
 from arun.families.openai_chat import OpenAIChatLLM
 from arun.protocols.openai_chat import classify_error
-from arun.protocols.xinference import ModelDescription, check_model_uid, model_path, parse_model_description
+from arun.protocols.xinference import (
+    ModelDescription,
+    check_model_uid,
+    model_path,
+    parse_model_description,
+)
 from arun.wire.client import ErrorMapper, HttpClient, StreamResponse
 
 __all__ = ["XinferenceLLM", "build_schema", "invoke_timeout"]

@@ -18,7 +18,11 @@ from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, Mode
 from arun.errors import CredentialsValidateFailedError, InvokeError
 from arun.families.openai_embedding import OpenAIEmbedding
 from arun.protocols.openai_chat import classify_error
-from arun.protocols.xinference import check_model_uid, model_path, parse_model_description
+from arun.protocols.xinference import (
+    check_model_uid,
+    model_path,
+    parse_model_description,
+)
 
 __all__ = ["XinferenceEmbedding"]
 
