@@ -34,6 +34,7 @@ errors were plain ``Exception`` and stay out of ``ValueError``.
     │   ├── ModelTypeNotSupportedError
     │   │   └── ModelTypeMismatchError               arun.manager.errors: invoke_llm on an embedding instance
     │   ├── ParameterValidationError
+    │   ├── NotStartedError (RuntimeError)           a runtime, manager or limiter used before start / after close
     │   └── BenchUsageError                          arun.bench.errors: a bad ``arun bench`` argument
     ├── SchemaError (ValueError)                     a provider or model YAML that does not load
     ├── ManagerError (ValueError)                    arun.manager.errors
@@ -87,6 +88,7 @@ __all__ = [
     "InvokeModelNotFoundError",
     "CredentialsValidateFailedError",
     "ArunUsageError",
+    "NotStartedError",
     "ProviderNotFoundError",
     "ModelNotFoundError",
     "ModelTypeNotSupportedError",
@@ -270,6 +272,11 @@ class CredentialsValidateFailedError(ArunError, ValueError):
 
 class ArunUsageError(ArunError, ValueError):
     """The caller asked for something that cannot exist (a typed ValueError)."""
+
+
+class NotStartedError(ArunUsageError, RuntimeError):
+    """A runtime, manager or limiter used before it was started or after it was closed
+    (also a ``RuntimeError``, what it was before the error tree)."""
 
 
 class ProviderNotFoundError(ArunUsageError):

@@ -98,7 +98,9 @@ def set_capacity(size: int) -> None:
     """Bound the registry to ``size`` values (at least 1), forgetting the oldest beyond it."""
     global _capacity
     if size < 1:
-        raise ValueError("the redaction registry needs a capacity of at least 1")
+        from arun.errors import ArunUsageError  # arun.errors builds on this module
+
+        raise ArunUsageError("the redaction registry needs a capacity of at least 1")
     with _lock:
         _capacity = size
         while len(_registry) > _capacity:

@@ -36,7 +36,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from arun.errors import ArunError
+from arun.errors import ArunError, ArunUsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     import tiktoken
@@ -172,7 +172,7 @@ def available_encodings() -> list[str]:
 def _canonical(encoding: str) -> str:
     name = _ALIASES.get(encoding, encoding)
     if name not in _SPECS:
-        raise ValueError(f"unknown encoding {encoding!r}; available: {', '.join(available_encodings())}")
+        raise ArunUsageError(f"unknown encoding {encoding!r}; available: {', '.join(available_encodings())}")
     return name
 
 

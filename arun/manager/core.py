@@ -23,6 +23,7 @@ from arun.errors import (
     InvokeError,
     ModelNotFoundError,
     ModelTypeNotSupportedError,
+    NotStartedError,
 )
 from arun.manager.crypto import (
     MASTER_KEY_ENV,
@@ -205,19 +206,19 @@ class ManagerCore:
     @property
     def store(self) -> CredentialStore:
         if self._store is None:
-            raise RuntimeError("ModelManager is not started (await manager.start() or use `async with`)")
+            raise NotStartedError("ModelManager is not started (await manager.start() or use `async with`)")
         return self._store
 
     @property
     def state(self) -> StateStore:
         if self._state is None:
-            raise RuntimeError("ModelManager is not started")
+            raise NotStartedError("ModelManager is not started")
         return self._state
 
     @property
     def runtime(self) -> ModelRuntime:
         if self._runtime is None:
-            raise RuntimeError("ModelManager is not started")
+            raise NotStartedError("ModelManager is not started")
         return self._runtime
 
     @property

@@ -41,6 +41,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from arun.errors import ArunUsageError
 from arun.policy.limits_core import Limiter, Permit
 from arun.policy.limits_memory import MemoryLimiter
 from arun.policy.limits_spec import DEFAULT_WINDOW, UNLIMITED, LimitExceededError, LimitSpec, LimitState
@@ -78,4 +79,4 @@ def open_limiter(url: str = "memory://", **kwargs: Any) -> Limiter:
         from arun.policy.limits_redis import RedisLimiter
 
         return RedisLimiter.from_url(url, **kwargs)
-    raise ValueError(f"unknown limiter URL scheme {scheme!r}; use memory:// or redis://")
+    raise ArunUsageError(f"unknown limiter URL scheme {scheme!r}; use memory:// or redis://")

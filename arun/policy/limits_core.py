@@ -42,6 +42,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 
+from arun.errors import ArunUsageError, NotStartedError
 from arun.policy.limits_spec import LimitExceededError, LimitSpec, LimitState
 from arun.protocols.errors import RateLimitHeaders, parse_rate_limit_headers
 
@@ -226,7 +227,7 @@ class LimiterCore(ABC, Generic[StateT, TicketT]):
     def __init__(self, *, window: float, margin: float, clock: Clock = time.monotonic,
                  call_later: CallLater | None = None) -> None:
         if not window > 0 or margin < 0:
-            raise ValueError("window must be > 0 and margin >= 0")
+            raise ArunUsageError("window must be > 0 and margin >= 0")
         self.window = float(window)
         #: Extra seconds a reservation stays counted, to absorb the skew between the
         #: decision and the upstream's own clock (transit time that varies per request).
@@ -263,7 +264,7 @@ class LimiterCore(ABC, Generic[StateT, TicketT]):
     async def acquire(self, key: str, spec: LimitSpec, tokens: int, *, deadline: float | None = None) -> Permit:
         """Reserve 1 request + ``tokens``; wait for capacity up to ``deadline`` seconds."""
         if self._closed:
-            raise RuntimeError("limiter is closed")
+            raise NotStartedError("limiter is closed")
         st = self._states.get(key)
         if st is None:
             st = self._states[key] = self._new_state(key)

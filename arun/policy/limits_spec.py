@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from arun.errors import InvokeRateLimitError
+from arun.errors import ArunUsageError, InvokeRateLimitError
 
 __all__ = ["DEFAULT_WINDOW", "UNLIMITED", "LimitSpec", "LimitState", "LimitExceededError"]
 
@@ -19,13 +19,13 @@ def _positive_int(name: str, value: Any) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
-        raise ValueError(f"limit {name!r} must be a positive integer, got {value!r}")
+        raise ArunUsageError(f"limit {name!r} must be a positive integer, got {value!r}")
     try:
         number = float(value.strip()) if isinstance(value, str) else float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"limit {name!r} must be a positive integer, got {value!r}") from None
+        raise ArunUsageError(f"limit {name!r} must be a positive integer, got {value!r}") from None
     if not math.isfinite(number) or number < 1 or number != int(number):
-        raise ValueError(f"limit {name!r} must be a positive integer, got {value!r}")
+        raise ArunUsageError(f"limit {name!r} must be a positive integer, got {value!r}")
     return int(number)
 
 
@@ -45,7 +45,7 @@ class LimitSpec:
         for name in ("rpm", "tpm", "max_in_flight"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"LimitSpec.{name} must be a positive int or None, got {value!r}")
+                raise ArunUsageError(f"LimitSpec.{name} must be a positive int or None, got {value!r}")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> "LimitSpec":

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from arun.entities.llm import LLMResult
 from arun.entities.messages import PromptMessage, PromptMessageTool
-from arun.errors import InvokeError, InvokeTimeoutError
+from arun.errors import ArunUsageError, InvokeError, InvokeTimeoutError
 from arun.policy.retry import RetryPolicy, describe
 from arun.policy.routes import (
     ConfigsCoolingError,
@@ -64,9 +64,9 @@ from arun.state.base import StateStore, lb_scope
 from arun.state.memory import MemoryStateStore
 
 if TYPE_CHECKING:
-    from arun.model_types.llm_stream import LLMStream, StreamOutcome, StreamView
     from arun.entities.embedding import EmbeddingInputType, TextEmbeddingResult
     from arun.model_types.llm import LargeLanguageModel
+    from arun.model_types.llm_stream import LLMStream, StreamOutcome, StreamView
     from arun.model_types.text_embedding import TextEmbeddingModel
     from arun.runtime.model_runtime import ModelRuntime
 
@@ -108,9 +108,9 @@ class _TargetState:
         self.scope = lb_scope(router.tenant_id, target.provider, model_type, target.model)
         self.ids = [c.id for c in target.configs]
         if len(set(self.ids)) != len(self.ids):
-            raise ValueError(f"duplicate credential config ids in {target.name}")
+            raise ArunUsageError(f"duplicate credential config ids in {target.name}")
         if not self.ids:
-            raise ValueError(f"target {target.name} has no credential configs")
+            raise ArunUsageError(f"target {target.name} has no credential configs")
         self.by_id = {c.id: c for c in target.configs}
         self.stats = {cid: ConfigStats() for cid in self.ids}
         self.strategy = make_strategy(target.strategy)

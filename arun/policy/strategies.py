@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from arun.errors import ArunUsageError
 from arun.state.base import StateStore
 
 __all__ = [
@@ -217,5 +218,5 @@ def make_strategy(spec: str | Strategy) -> Strategy:
         try:
             return STRATEGIES[spec]()
         except KeyError:
-            raise ValueError(f"unknown balancing strategy {spec!r}; choose one of {sorted(STRATEGIES)}") from None
+            raise ArunUsageError(f"unknown balancing strategy {spec!r}; choose one of {sorted(STRATEGIES)}") from None
     return spec

@@ -115,6 +115,14 @@ def build_chat_body(
     body.update(parameters)
     if tools:
         body["tools"] = tools_to_wire(tools)
+    return _encode_request(body, stop, stream, user, include_usage, extra)
+
+
+def _encode_request(
+    body: dict[str, Any], stop: list[str] | None, stream: bool, user: str | None, include_usage: bool,
+    extra: Mapping[str, Any] | None,
+) -> bytes:
+    """The fields chat and completion requests share, then the caller's ``extra`` (merged last)."""
     if stop:
         body["stop"] = stop
     if user:
@@ -669,16 +677,7 @@ def build_completion_body(
     """``POST /completions``: the messages' texts joined by blank lines as the ``prompt``."""
     body: dict[str, Any] = {"model": model, "prompt": "\n\n".join(m.text() for m in messages)}
     body.update(parameters)
-    if stop:
-        body["stop"] = stop
-    if user:
-        body["user"] = user
-    body["stream"] = stream
-    if stream and include_usage:
-        body["stream_options"] = {"include_usage": True}
-    if extra:
-        body.update(extra)
-    return msgspec.json.encode(body)
+    return _encode_request(body, stop, stream, user, include_usage, extra)
 
 
 def parse_completion_response(

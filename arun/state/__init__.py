@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from arun.errors import ArunUsageError
 from arun.state.base import (
     ConfigState,
     StateStore,
@@ -43,4 +44,4 @@ def open_state(url: str = "memory://", **kwargs: Any) -> StateStore:
         from arun.state.redis import RedisStateStore
 
         return RedisStateStore.from_url(url, **kwargs)
-    raise ValueError(f"unknown state store URL scheme {scheme!r}; use memory:// or redis://")
+    raise ArunUsageError(f"unknown state store URL scheme {scheme!r}; use memory:// or redis://")

@@ -25,6 +25,7 @@ from arun.errors import (
     InvokeError,
     InvokeStreamInterruptedError,
     InvokeTimeoutError,
+    NotStartedError,
 )
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ class HttpClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            raise RuntimeError("the runtime is not started: use `async with ModelRuntime() as rt:`")
+            raise NotStartedError("the runtime is not started: use `async with ModelRuntime() as rt:`")
         return self._session
 
     def acquired_connections(self) -> int:

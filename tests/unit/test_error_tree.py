@@ -81,3 +81,37 @@ def test_the_tree_is_drawn_in_the_errors_docstring():
     doc = errors.__doc__ or ""
     missing = [n.rsplit(".", 1)[1] for n, c in _CLASSES.items() if issubclass(c, errors.ArunError) and n.rsplit(".", 1)[1] not in doc]
     assert not missing, f"arun/errors.py's tree does not show {missing}"
+
+
+async def test_configuration_mistakes_are_in_the_tree_and_keep_their_old_base() -> None:
+    """What used to be a bare ValueError / RuntimeError: a wrong URL scheme, a limit, a strategy,
+    a target without configs, a runtime used before start."""
+    from arun import ModelRuntime, UserPromptMessage
+    from arun.manager.store import open_store
+    from arun.policy import CredentialConfig, LimitSpec, PolicyRouter, Target, open_limiter
+    from arun.policy.strategies import make_strategy
+    from arun.state import open_state
+    from arun.tokenizers import get_encoding
+
+    with pytest.raises(errors.ArunUsageError, match="unknown limiter URL scheme") as info:
+        open_limiter("nats://x")
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(errors.ArunUsageError, match="unknown state store URL scheme"):
+        open_state("nats://x")
+    with pytest.raises(errors.ArunUsageError, match="unsupported store URL scheme"):
+        await open_store("mysql://x")
+    with pytest.raises(errors.ArunUsageError, match="must be a positive int"):
+        LimitSpec(rpm=0)
+    with pytest.raises(errors.ArunUsageError, match="unknown balancing strategy"):
+        make_strategy("fastest")
+    with pytest.raises(errors.ArunUsageError, match="unknown encoding"):
+        get_encoding("no_such_encoding")
+    rt = ModelRuntime()
+    with pytest.raises(errors.NotStartedError, match="not started") as started:
+        rt.http.session  # noqa: B018 - the property raises before start
+    assert isinstance(started.value, RuntimeError) and isinstance(started.value, errors.ArunError)
+    async with rt:
+        router = PolicyRouter(rt)
+        with pytest.raises(errors.ArunUsageError, match="duplicate credential config ids"):
+            await router.invoke(Target("openai", "gpt-4o", [CredentialConfig("a", {}), CredentialConfig("a", {})]),
+                                [UserPromptMessage(content="hi")], stream=False)  # fmt: skip

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from arun.errors import ArunUsageError
 from arun.manager.store.base import (
     CredentialStore,
     LoadBalancingConfig,
@@ -63,7 +64,7 @@ _PG_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
 def sqlite_path(url: str) -> str:
     """The file path (or ``":memory:"``) of a ``sqlite://`` URL."""
     if not url.startswith("sqlite://"):
-        raise ValueError("not a sqlite:// URL")
+        raise ArunUsageError("not a sqlite:// URL")
     rest = url[len("sqlite://") :]
     if rest.startswith("/"):
         rest = rest[1:]
@@ -89,4 +90,4 @@ async def open_store(url: str, **options: Any) -> CredentialStore:
 
         dsn = "postgresql://" + url.split("://", 1)[1]
         return await PostgresStore(dsn, **options).open()
-    raise ValueError(f"unsupported store URL scheme: {url.split(':', 1)[0]!r}")
+    raise ArunUsageError(f"unsupported store URL scheme: {url.split(':', 1)[0]!r}")
