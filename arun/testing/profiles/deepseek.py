@@ -47,7 +47,7 @@ def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[byt
             chunk["usage"] = _usage(chunk["usage"], thinking)
         return after_role(chunk, REASONING, extra={"content": None}) if thinking else [chunk]
 
-    return [b": keep-alive\n\n", b": keep-alive\n\n"] + rewrite_chunks(events, edit)
+    return [b": keep-alive\n\n", b": keep-alive\n\n", *rewrite_chunks(events, edit)]
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> bytes:

@@ -23,8 +23,9 @@ from arun.testing.profiles import Profile
 from arun.testing.profiles.common import after_role, data_event, last_user_text, rewrite_chunks
 
 if TYPE_CHECKING:
-    from arun.testing.simulator import Ctx
     from aiohttp import web
+
+    from arun.testing.simulator import Ctx
 
 REASONING = ["The user", " wants a", " short answer."]
 _OK = {"status_code": 0, "status_msg": ""}

@@ -25,8 +25,9 @@ from arun.testing.profiles import Profile
 from arun.testing.profiles.common import after_role, reasoning_message, rewrite_chunks
 
 if TYPE_CHECKING:
-    from arun.testing.simulator import Ctx
     from aiohttp import web
+
+    from arun.testing.simulator import Ctx
 
 REASONING = ["Let me", " think", " this through."]
 _FIXED_TEMPERATURE = re.compile(r"^kimi-(k2\.[5-9]|k3)")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-
 from arun.testing.profiles import Profile
 from arun.testing.profiles.common import reasoning_events, reasoning_message
 
