@@ -7,13 +7,11 @@ reply pieces (one per word), or words in the tool arguments for tool-call replie
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 import pytest
-import pytest_asyncio
 
 from arun.entities.llm import LLMResult
 from arun.entities.messages import (
@@ -35,7 +33,6 @@ from arun.errors import (
     InvokeError,
     InvokeRateLimitError,
     InvokeServerUnavailableError,
-    InvokeStreamInterruptedError,
 )
 from arun.runtime import ModelRuntime
 from arun.testing import Fault
@@ -54,12 +51,6 @@ TIME = PromptMessageTool(
     description="Local time",
     parameters={"type": "object", "properties": {"city": {"type": "string"}, "utc": {"type": "boolean"}}},
 )
-
-
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ error bodies (401, 404 ``DeploymentNotFound``, 429 with ``retry-after``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import msgspec
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -37,13 +35,6 @@ from arun.testing.cases import VALID_KEY
 PROVIDER = "azure_openai"
 DEPLOYMENT = "prod-chat"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
-
-
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
 
 
 def creds_for(upstream: Any, base: str, **extra: str) -> dict[str, str]:

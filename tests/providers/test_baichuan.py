@@ -7,12 +7,9 @@ What is Baichuan's own: the lowercase Dify model ids mapped to the upstream's na
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -29,23 +26,10 @@ from arun.testing.cases import VALID_KEY
 from arun.testing.content import embedding_vector
 
 PROVIDER = "baichuan"
+# no credential overrides the base URL: rt points the provider's origin at the simulator
+PROFILE = "baichuan"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
 CREDS = {"api_key": VALID_KEY}
-
-
-@pytest_asyncio.fixture
-async def rt(upstream: Any) -> AsyncIterator[ModelRuntime]:
-    # no credential overrides the base URL: the runtime points the provider's origin at the simulator
-    async with ModelRuntime(endpoint_overrides={PROVIDER: f"{upstream.url}/p/baichuan"}) as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    assert {p.suffix for p in folder.rglob("*") if p.is_file()} == {".yaml"}
 
 
 async def test_predefined_models(rt: ModelRuntime) -> None:

@@ -8,14 +8,11 @@ deprecated single ``function_call``) are sent as the raw bodies the profile buil
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import msgspec
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -40,22 +37,8 @@ TOOL = PromptMessageTool(
 )
 
 
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
 def creds(upstream: Any, **extra: str) -> dict[str, str]:
     return {"api_base": f"{upstream.url}/p/chatglm", "api_key": "sk-local-proxy", **extra}
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    assert sorted(p.suffix for p in folder.rglob("*") if p.is_file()) == [".yaml"] * 7
 
 
 async def test_predefined_models_carry_the_documented_limits(rt: ModelRuntime) -> None:

@@ -8,12 +8,10 @@ blank lines before a non-streamed body, 402 for an empty balance, the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -31,25 +29,9 @@ MODEL = "deepseek-flash"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
 
 
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
 @pytest.fixture
 def creds(upstream: Any) -> dict[str, str]:
     return {"api_key": VALID_KEY, "endpoint_url": f"{upstream.url}/p/deepseek"}
-
-
-def test_the_folder_is_yaml_only() -> None:
-    from pathlib import Path
-
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    assert sorted(p.suffix for p in folder.rglob("*") if p.is_file()) == [".yaml"] * 4
 
 
 async def test_predefined_models_carry_the_documented_limits(rt: ModelRuntime) -> None:

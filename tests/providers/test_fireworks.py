@@ -8,13 +8,10 @@ required, 412 account suspended, 429), Dify's form for user-added models and the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -32,27 +29,13 @@ from arun.testing import Fault
 from arun.testing.cases import VALID_KEY
 
 PROVIDER = "fireworks"
+PROFILE = "plain"
 MODEL = "accounts/fireworks/models/gpt-oss-20b"
 MESSAGES = [UserPromptMessage(content="What is the weather in Paris?")]
 TOOL = PromptMessageTool(
     name="get_weather", description="Weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}}
 )
 CREDS = {"fireworks_api_key": VALID_KEY}
-
-
-@pytest_asyncio.fixture
-async def rt(upstream: Any) -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime(endpoint_overrides={PROVIDER: f"{upstream.url}/p/plain"}) as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    assert files and all(p.suffix == ".yaml" for p in files)
 
 
 async def test_predefined_models_carry_the_documented_facts(rt: ModelRuntime) -> None:

@@ -8,15 +8,12 @@ Groq's form has no base-URL field, so the runtime's endpoint override points it 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import msgspec
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -34,23 +31,10 @@ from arun.testing import Fault
 from arun.testing.cases import VALID_KEY
 
 PROVIDER = "groq"
+PROFILE = "groq"
 MODEL = "llama-3.3-70b-versatile"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
 CREDS = {"api_key": VALID_KEY}
-
-
-@pytest_asyncio.fixture
-async def rt(upstream: Any) -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime(endpoint_overrides={PROVIDER: f"{upstream.url}/p/groq"}) as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    assert sorted(p.suffix for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts) == [".yaml"] * 9
 
 
 async def test_predefined_models_carry_the_documented_limits(rt: ModelRuntime) -> None:

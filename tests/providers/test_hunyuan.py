@@ -7,13 +7,10 @@ protocol, so it is tested under the ``plain`` profile; what is its own is on the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import CredentialsValidateFailedError, InvokeAuthorizationError, InvokeRateLimitError, ModelRuntime, UserPromptMessage
 from arun.testing import Fault
@@ -21,22 +18,9 @@ from arun.testing.cases import VALID_KEY
 from arun.testing.content import embedding_vector
 
 PROVIDER = "hunyuan"
+PROFILE = "plain"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
 CREDS = {"api_key": VALID_KEY}
-
-
-@pytest_asyncio.fixture
-async def rt(upstream: Any) -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime(endpoint_overrides={PROVIDER: f"{upstream.url}/p/plain"}) as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    assert {p.suffix for p in folder.rglob("*") if p.is_file()} == {".yaml"}
 
 
 async def test_predefined_models(rt: ModelRuntime) -> None:

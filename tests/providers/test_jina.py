@@ -7,12 +7,10 @@ the document.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun.entities.embedding import EmbeddingInputType
 from arun.entities.model import FetchFrom
@@ -32,13 +30,6 @@ EMB = "jina-embeddings-v3"
 RERANK = "jina-reranker-v2-base-multilingual"
 QUERY = "red apple pie"
 DOCS = ["a red apple pie recipe", "green pear", "red car", "apple orchard", "pie charts"]
-
-
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
 
 
 def creds(sim: Any, **extra: str) -> dict[str, str]:

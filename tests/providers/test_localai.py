@@ -7,13 +7,11 @@ and Jina-shaped rerank answers with ``prompt_tokens`` in the usage.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -36,13 +34,6 @@ TOOL = PromptMessageTool(
     description="Current weather",
     parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 )
-
-
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
 
 
 def creds(upstream: Any, **extra: str) -> dict[str, str]:

@@ -8,13 +8,11 @@ The quirks come from platform.minimaxi.com / platform.minimax.io and are sent by
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -35,13 +33,6 @@ from arun.testing.content import embedding_tokens, embedding_vector
 PROVIDER = "minimax"
 MODEL = "MiniMax-M2.7"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
-
-
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ Mistral's form has no base-URL field, so the runtime's endpoint override points 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -31,16 +29,10 @@ from arun.testing import Fault
 from arun.testing.cases import VALID_KEY
 
 PROVIDER = "mistralai"
+PROFILE = "mistralai"
 MODEL = "mistral-small-2506"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
 CREDS = {"api_key": VALID_KEY}
-
-
-@pytest_asyncio.fixture
-async def rt(upstream: Any) -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime(endpoint_overrides={PROVIDER: f"{upstream.url}/p/mistralai"}) as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
 
 
 def test_the_folder_is_yaml_plus_one_hook() -> None:

@@ -8,13 +8,10 @@ thinking models, Kimi's error types (three different 429s, a context overflow as
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -37,13 +34,6 @@ PROVIDER = "moonshot"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
 
 
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
 @pytest.fixture
 def creds(upstream: Any) -> dict[str, str]:
     return {"api_key": VALID_KEY, "endpoint_url": f"{upstream.url}/p/moonshot/v1"}
@@ -51,13 +41,6 @@ def creds(upstream: Any) -> dict[str, str]:
 
 async def drain(stream: Any) -> list[Any]:
     return [chunk async for chunk in stream]
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    assert {p.suffix for p in folder.rglob("*") if p.is_file()} == {".yaml"}
 
 
 async def test_predefined_models(rt: ModelRuntime) -> None:

@@ -9,12 +9,9 @@ API on its own host and per-model path with ``rankings[].logit`` answers.  Dify'
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -30,6 +27,7 @@ from arun.testing.cases import VALID_KEY
 from arun.testing.content import rerank_score
 
 PROVIDER = "nvidia"
+PROFILE = "nvidia"
 LLM = "meta/llama-3.3-70b-instruct"
 EMB = "nvidia/nv-embedqa-e5-v5"
 RERANK = "nvidia/llama-nemotron-rerank-1b-v2"
@@ -37,21 +35,6 @@ MESSAGES = [UserPromptMessage(content="Hello there friend")]
 QUERY = "GPU memory bandwidth of H100"
 DOCS = ["The H100 memory bandwidth is 3 TB/s", "A100 is fast", "bananas are yellow", "GPU memory matters"]
 CREDS = {"api_key": VALID_KEY}
-
-
-@pytest_asyncio.fixture
-async def rt(upstream: Any) -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime(endpoint_overrides={PROVIDER: f"{upstream.url}/p/nvidia"}) as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    assert files and all(p.suffix == ".yaml" for p in files)
 
 
 async def test_predefined_models_carry_the_documented_limits(rt: ModelRuntime) -> None:

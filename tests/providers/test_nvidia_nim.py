@@ -7,12 +7,9 @@ of vLLM's input validation, ``NotFoundError`` for an unknown model, ``{"error": 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -35,23 +32,9 @@ TOOL = PromptMessageTool(
 )
 
 
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
 @pytest.fixture
 def creds(upstream: Any) -> dict[str, str]:
     return {"endpoint_url": f"{upstream.url}/p/nvidia_nim/v1", "context_size": "8192", "max_tokens_to_sample": "2048"}
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    assert [p.name for p in folder.rglob("*") if p.is_file()] == ["nvidia_nim.yaml"]
 
 
 async def test_the_schema_comes_from_the_form(rt: ModelRuntime, creds: dict[str, str]) -> None:

@@ -7,12 +7,10 @@ prompt tokens = words of every text + 3 per message; completion tokens = reply p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 import pytest
-import pytest_asyncio
 
 from arun.entities.messages import (
     AssistantPromptMessage,
@@ -50,13 +48,6 @@ TIME = PromptMessageTool(
     description="Local time",
     parameters={"type": "object", "properties": {"city": {"type": "string"}, "utc": {"type": "boolean"}}},
 )
-
-
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
 
 
 def creds(sim: Any, **extra: str) -> dict[str, str]:

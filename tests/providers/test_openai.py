@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 import pytest
-import pytest_asyncio
 
 from arun.entities.llm import LLMResult, LLMResultChunk
 from arun.entities.messages import (
@@ -66,12 +64,6 @@ TIME_TOOL = PromptMessageTool(
     parameters={"type": "object", "properties": {"city": {"type": "string"}, "offset": {"type": "integer"}}},
 )
 MESSAGES = [SystemPromptMessage(content="Be brief."), UserPromptMessage(content="Hello there friend")]
-
-
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
 
 
 @pytest.fixture

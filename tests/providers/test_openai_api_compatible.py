@@ -52,12 +52,6 @@ TIME_TOOL = PromptMessageTool(
 )
 
 
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-
-
 @pytest.fixture
 def creds(upstream: Any) -> dict[str, str]:
     return {"endpoint_url": upstream.url + "/v1", "api_key": "sk-compat-test"}

@@ -7,13 +7,10 @@ OpenLLM 0.6 mounts vLLM 0.8.5's OpenAI handlers under ``/v1``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
-import pytest_asyncio
 
 from arun import (
     InvokeAuthorizationError,
@@ -33,22 +30,8 @@ MODEL = "meta-llama/Llama-3.2-1B-Instruct"
 MESSAGES = [UserPromptMessage(content="Explain superconductors briefly")]
 
 
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
 def creds(upstream: Any, **extra: str) -> dict[str, str]:
     return {"server_url": f"{upstream.url}/p/openllm", "api_key": VALID_KEY, **extra}
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    assert [p.name for p in folder.rglob("*") if p.is_file()] == ["openllm.yaml"]
 
 
 async def test_request_on_the_wire(rt: ModelRuntime, upstream: Any) -> None:

@@ -8,7 +8,6 @@ The quirks come from openrouter.ai/docs and are sent by ``arun.testing.profiles.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,13 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
     InvokeAuthorizationError,
-    InvokePermissionDeniedError,
     InvokeContentFilteredError,
     InvokeContextLengthExceededError,
+    InvokePermissionDeniedError,
     InvokeQuotaExhaustedError,
     InvokeRateLimitError,
     InvokeServerUnavailableError,
@@ -42,13 +40,6 @@ MESSAGES = [UserPromptMessage(content="Hello there friend")]
 WEATHER = PromptMessageTool(
     name="get_weather", description="Current weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}}
 )
-
-
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
 
 
 @pytest.fixture

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import CredentialsValidateFailedError, InvokeAuthorizationError, InvokeRateLimitError, ModelRuntime, UserPromptMessage
 from arun.testing import Fault
@@ -18,23 +15,8 @@ PROVIDER = "perfxcloud"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
 
 
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
 def creds(upstream: Any, base: str = "/v1") -> dict[str, str]:
     return {"api_key": VALID_KEY, "endpoint_url": f"{upstream.url}/p/plain{base}"}
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    assert files and {p.suffix for p in files} == {".yaml"}
 
 
 async def test_predefined_models(rt: ModelRuntime) -> None:

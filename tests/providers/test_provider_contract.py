@@ -1,14 +1,12 @@
-"""The provider contract through the built-in providers: fetch-from-remote, per-call extras,
-URLs that carry a query, provider folders from user paths and Dify plugin folders."""
+"""The provider contract through the built-in providers: what their folders hold, fetch-from-remote,
+per-call extras, URLs that carry a query, provider folders from user paths and Dify plugin folders."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import FetchFrom, ModelRuntime, ParameterValidationError, UserPromptMessage
 from arun.testing import Fault
@@ -17,11 +15,42 @@ from arun.testing.cases import VALID_KEY
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
 
 
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
+def _builtin_folders() -> dict[str, Path]:
+    import arun.providers
+
+    found: dict[str, Path] = {}
+    for root in arun.providers.__path__:
+        for folder in sorted(Path(root).iterdir()):
+            if folder.is_dir() and not folder.name.startswith(("_", ".")):
+                found.setdefault(folder.name, folder)
+    return found
+
+
+BUILTIN = _builtin_folders()
+#: the built-in providers that ship Python beside their YAML; every other one is YAML only
+SHIPS_CODE = {"azure_openai", "localai", "minimax", "mistralai", "openrouter", "xinference", "zhipuai"}
+#: providers whose number of files is pinned, so that a model file added or lost is noticed
+FILE_COUNT = {"chatglm": 7, "deepseek": 4, "groq": 9, "upstage": 10, "nvidia_nim": 1, "openllm": 1, "togetherai": 1, "vllm": 1}
+
+
+def test_the_folders_listed_are_the_builtin_providers() -> None:
+    runtime = ModelRuntime()
+    assert set(BUILTIN) == {name for name in runtime.provider_names() if runtime.provider_source(name).builtin}
+    assert set(BUILTIN) >= SHIPS_CODE | set(FILE_COUNT)
+
+
+@pytest.mark.parametrize("provider", sorted(BUILTIN))
+def test_a_builtin_provider_is_yaml_only_unless_it_ships_code(provider: str) -> None:
+    folder = BUILTIN[provider]
+    files = [p.relative_to(folder) for p in folder.rglob("*") if p.is_file()]
+    if provider in SHIPS_CODE:
+        files = [p for p in files if "__pycache__" not in p.parts]  # compiled when the tests import it
+        assert {p.suffix for p in files} == {".yaml", ".py"}
+    else:
+        assert {p.suffix for p in files} == {".yaml"}
+    assert Path(f"{provider}.yaml") in files
+    if provider in FILE_COUNT:
+        assert len(files) == FILE_COUNT[provider]
 
 
 async def test_fetch_from_remote_lists_fine_tunes_with_their_base_schema(rt: ModelRuntime, upstream: Any) -> None:

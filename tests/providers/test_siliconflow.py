@@ -9,13 +9,10 @@ JSON string for a bad key, Qwen3 thinking by default with ``reasoning_content``,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -32,25 +29,11 @@ from arun.testing.cases import VALID_KEY
 from arun.testing.content import audio_bytes, embedding_vector, rerank_score, transcript_text
 
 PROVIDER = "siliconflow"
+PROFILE = "siliconflow"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
 CREDS = {"api_key": VALID_KEY}
 QUERY = "red apple pie"
 DOCS = ["a red apple pie recipe", "green pear", "red car", "apple orchard"]
-
-
-@pytest_asyncio.fixture
-async def rt(upstream: Any) -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime(endpoint_overrides={PROVIDER: f"{upstream.url}/p/siliconflow"}) as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    assert files and {p.suffix for p in files} == {".yaml"}
 
 
 async def test_predefined_models_carry_hf_style_ids_and_documented_facts() -> None:

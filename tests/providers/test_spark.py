@@ -7,13 +7,10 @@ started), and Spark's error codes in OpenAI-shaped error bodies, which decide th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -31,27 +28,14 @@ from arun.testing import Fault
 from arun.testing.cases import VALID_KEY
 
 PROVIDER = "spark"
+PROFILE = "spark"
 MODEL = "4.0Ultra"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
 CREDS = {"api_password": VALID_KEY}
 
 
-@pytest_asyncio.fixture
-async def rt(upstream: Any) -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime(endpoint_overrides={PROVIDER: f"{upstream.url}/p/spark"}) as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
 async def drain(stream: Any) -> list[Any]:
     return [chunk async for chunk in stream]
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    assert {p.suffix for p in folder.rglob("*") if p.is_file()} == {".yaml"}
 
 
 async def test_predefined_models_are_the_versions_domains(rt: ModelRuntime) -> None:

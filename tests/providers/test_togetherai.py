@@ -6,13 +6,10 @@ Like Dify, every model is user-added: the schema comes from the model form, the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -27,26 +24,13 @@ from arun.testing import Fault
 from arun.testing.cases import VALID_KEY
 
 PROVIDER = "togetherai"
+PROFILE = "plain"
 MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 MESSAGES = [UserPromptMessage(content="What is the weather in Paris?")]
 TOOL = PromptMessageTool(
     name="get_weather", description="Weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}}
 )
 CREDS = {"api_key": VALID_KEY, "mode": "chat", "context_size": "131072", "max_tokens_to_sample": "8192"}
-
-
-@pytest_asyncio.fixture
-async def rt(upstream: Any) -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime(endpoint_overrides={PROVIDER: f"{upstream.url}/p/plain"}) as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    assert [p.name for p in folder.rglob("*") if p.is_file()] == ["togetherai.yaml"]
 
 
 async def test_schema_from_the_model_form(rt: ModelRuntime) -> None:

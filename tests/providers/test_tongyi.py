@@ -9,13 +9,11 @@ bodies (``Arrearage`` at HTTP 400, ``data_inspection_failed``, "Range of input l
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -23,7 +21,6 @@ from arun import (
     InvokeBadRequestError,
     InvokeContentFilteredError,
     InvokeContextLengthExceededError,
-    InvokeError,
     InvokeQuotaExhaustedError,
     InvokeRateLimitError,
     ModelRuntime,
@@ -35,25 +32,11 @@ from arun.testing.content import embedding_vector, rerank_score
 from arun.testing.profiles.tongyi import REASONING, RERANK_PATH
 
 PROVIDER = "tongyi"
+PROFILE = "tongyi"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
 QUERY = "red apple pie"
 DOCS = ["a red apple pie recipe", "green pear", "red car", "apple orchard"]
 CREDS = {"dashscope_api_key": VALID_KEY, "use_international_endpoint": "false"}
-
-
-@pytest_asyncio.fixture
-async def rt(upstream: Any) -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime(endpoint_overrides={PROVIDER: f"{upstream.url}/p/tongyi"}) as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    assert files and {p.suffix for p in files} == {".yaml"}
 
 
 async def test_predefined_models_carry_the_documented_facts() -> None:

@@ -7,14 +7,11 @@ moved with ``endpoint_overrides``), the model facts and the structured-output ru
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -29,24 +26,10 @@ from arun.testing import Fault
 from arun.testing.cases import VALID_KEY
 
 PROVIDER = "upstage"
+PROFILE = "plain"
 MODEL = "solar-mini4"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
 CREDS = {"upstage_api_key": VALID_KEY}
-
-
-@pytest_asyncio.fixture
-async def rt(upstream: Any) -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime(endpoint_overrides={PROVIDER: f"{upstream.url}/p/plain"}) as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    assert len(files) == 10 and all(p.suffix == ".yaml" for p in files)
 
 
 async def test_predefined_models_carry_the_documented_facts(rt: ModelRuntime) -> None:

@@ -7,14 +7,11 @@ content, nested ``{"error": {...}}`` bodies with vLLM's type names and an intege
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import msgspec
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -46,22 +43,8 @@ CONTEXT_MESSAGE = (
 )
 
 
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
 def creds(upstream: Any, **extra: str) -> dict[str, str]:
     return {"endpoint_url": f"{upstream.url}/p/vllm", "api_key": VALID_KEY, **extra}
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    assert [p.name for p in folder.rglob("*") if p.is_file()] == ["vllm.yaml"]
 
 
 @pytest.mark.parametrize("base", ["/p/vllm", "/p/vllm/v1", "/p/vllm/v1/"])

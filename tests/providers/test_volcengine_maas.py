@@ -10,13 +10,10 @@ disabled thinking and a reasoning effort.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -40,13 +37,6 @@ MESSAGES = [UserPromptMessage(content="Hello there friend")]
 ENDPOINT = "ep-20250101000000-abcde"
 
 
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
-
-
 def creds(upstream: Any, **extra: str) -> dict[str, str]:
     return {
         "auth_method": "api_key",
@@ -56,14 +46,6 @@ def creds(upstream: Any, **extra: str) -> dict[str, str]:
         "base_model_name": "Doubao-Seed-2.0-lite",
         **extra,
     }
-
-
-def test_the_folder_is_yaml_only() -> None:
-    import arun.providers
-
-    folder = next(Path(p) / PROVIDER for p in arun.providers.__path__ if (Path(p) / PROVIDER).is_dir())
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    assert files and {p.suffix for p in files} == {".yaml"}
 
 
 async def test_the_base_model_gives_the_schema(rt: ModelRuntime, upstream: Any) -> None:

@@ -9,13 +9,11 @@ error inside a stream, Cohere-shaped rerank answers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -49,13 +47,6 @@ FULL_FORM = {
     "stream_function_calling": "supported",
     "vision_support": "no_support",
 }
-
-
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
 
 
 def creds(upstream: Any, uid: str = "qwen2.5-instruct", **extra: str) -> dict[str, str]:

@@ -8,12 +8,10 @@ stream (no separate usage chunk), ``reasoning_content`` in thinking mode, and th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from arun import (
     CredentialsValidateFailedError,
@@ -35,13 +33,6 @@ from arun.testing.content import embedding_tokens, embedding_vector
 PROVIDER = "zhipuai"
 MODEL = "glm-5"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
-
-
-@pytest_asyncio.fixture
-async def rt() -> AsyncIterator[ModelRuntime]:
-    async with ModelRuntime() as runtime:
-        yield runtime
-        assert runtime.http.acquired_connections() == 0
 
 
 @pytest.fixture

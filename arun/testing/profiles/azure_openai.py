@@ -23,13 +23,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from aiohttp import web
 
 from arun.testing import sim_openai
 from arun.testing.content import moderation_flagged
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import data_event, openai_error
+from arun.testing.profiles.common import data_event, openai_error, rewrite_chunks
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -85,39 +84,34 @@ def _annotation(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     filtered = _completion_filtered(body)
-    out = [data_event(_annotation([], prompt_filter_results=_prompt_results()))]
     sent = 0
-    for event in events:
-        if not event.startswith(b"data: {"):
-            out.append(event)
-            continue
-        chunk = msgspec.json.decode(event[6:].strip())
+
+    def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        nonlocal sent
         choices = chunk.get("choices") or []
         if not choices:  # the usage chunk
-            out.append(data_event(chunk))
-            continue
+            return [chunk]
         choice = choices[0]
         if choice.get("finish_reason"):
             if filtered:
                 choice["finish_reason"] = "content_filter"
             choice["content_filter_results"] = _results("violence") if filtered else {}
-            out.append(data_event(chunk))
             offsets = {"check_offset": 0, "start_offset": 0, "end_offset": sent}
-            out.append(data_event(_annotation([{
+            return [chunk, _annotation([{
                 "index": 0, "finish_reason": None,
                 "content_filter_results": _results("violence" if filtered else None),
                 "content_filter_offsets": offsets,
-            }])))  # fmt: skip
-            continue
+            }])]  # fmt: skip
         delta = choice.get("delta") or {}
         piece = delta.get("content")
         if piece and filtered and sent:
-            continue  # the filter cut the completion after its first piece
+            return []  # the filter cut the completion after its first piece
         if piece:
             sent += len(piece)
         choice["content_filter_results"] = _results() if piece else {}
-        out.append(data_event(chunk))
-    return out
+        return [chunk]
+
+    return [data_event(_annotation([], prompt_filter_results=_prompt_results())), *rewrite_chunks(events, edit)]
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:

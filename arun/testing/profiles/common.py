@@ -1,4 +1,4 @@
-"""Helpers the profiles share: editing framed SSE chunks, OpenAI-shaped error bodies."""
+"""Helpers the profiles share: editing framed SSE chunks, chain-of-thought pieces, OpenAI-shaped error bodies."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import msgspec
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
 
-__all__ = ["rewrite_chunks", "openai_error", "data_event"]
+__all__ = [
+    "rewrite_chunks", "openai_error", "data_event", "after_role", "reasoning_events", "reasoning_message",
+    "last_user_text", "request_usage",
+]
 
 
 def data_event(obj: Any) -> bytes:
@@ -28,6 +31,53 @@ def rewrite_chunks(events: list[bytes], edit: Callable[[dict[str, Any]], list[di
         else:
             out.append(event)
     return out
+
+
+def after_role(
+    chunk: dict[str, Any], pieces: list[str], *, field: str = "reasoning_content", extra: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """``chunk``, then -- when its first choice's delta opens the assistant turn (``role:
+    assistant``) -- one copy of it per piece whose delta is ``{**extra, field: piece}``: how a
+    provider streams the chain of thought (or any text) before the answer."""
+    choices = chunk.get("choices") or []
+    delta = choices[0].get("delta") if choices else None
+    if not (isinstance(delta, dict) and delta.get("role") == "assistant"):
+        return [chunk]
+    head = extra or {}
+    return [chunk, *({**chunk, "choices": [{**choices[0], "delta": {**head, field: p}}]} for p in pieces)]
+
+
+def reasoning_events(
+    events: list[bytes], pieces: list[str], *, field: str = "reasoning_content", extra: dict[str, Any] | None = None
+) -> list[bytes]:
+    """The streamed events with the chain of thought after the assistant's first chunk (:func:`after_role`)."""
+    return rewrite_chunks(events, lambda chunk: after_role(chunk, pieces, field=field, extra=extra))
+
+
+def reasoning_message(answer: dict[str, Any], pieces: list[str], *, field: str = "reasoning_content") -> dict[str, Any]:
+    """The non-streamed answer with the joined chain of thought beside the content of its first choice."""
+    answer["choices"][0]["message"][field] = "".join(pieces)
+    return answer
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    """The content of the request's last user message (as text), or ``""``."""
+    for message in reversed(body.get("messages") or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            return content if isinstance(content, str) else str(content)
+    return ""
+
+
+def request_usage(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAI usage object the simulator counts for this chat request (the same numbers as
+    its non-streamed answer), for a profile that moves the usage elsewhere in a stream."""
+    from arun.testing import sim_openai
+    from arun.testing.content import plan_reply
+
+    conv = sim_openai.conversation(body)
+    reply = plan_reply(conv, reply_words=ctx.config.reply_words, id_prefix="call_")
+    return sim_openai.usage_dict(conv.prompt_tokens, reply.completion_tokens)
 
 
 def openai_error(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import openai_error, rewrite_chunks
+from arun.testing.profiles.common import after_role, openai_error, reasoning_message, rewrite_chunks
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -45,22 +45,15 @@ def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[byt
     def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
         if chunk.get("usage"):
             chunk["usage"] = _usage(chunk["usage"], thinking)
-        choices = chunk.get("choices") or []
-        delta = choices[0].get("delta") if choices else None
-        if thinking and isinstance(delta, dict) and delta.get("role") == "assistant":
-            first = []
-            for piece in REASONING:
-                first.append({**chunk, "choices": [{**choices[0], "delta": {"content": None, "reasoning_content": piece}}]})
-            return [chunk] + first
-        return [chunk]
+        return after_role(chunk, REASONING, extra={"content": None}) if thinking else [chunk]
 
-    return [b": keep-alive\n\n", b": keep-alive\n\n"] + rewrite_chunks(events, edit)
+    return [b": keep-alive\n\n", b": keep-alive\n\n", *rewrite_chunks(events, edit)]
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> bytes:
     thinking = _thinking(body)
     if thinking:
-        answer["choices"][0]["message"]["reasoning_content"] = "".join(REASONING)
+        reasoning_message(answer, REASONING)
     answer["usage"] = _usage(answer["usage"], thinking)
     return b"\n\n\n" + msgspec.json.encode(answer)  # queued: blank lines before the JSON
 

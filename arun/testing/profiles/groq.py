@@ -18,12 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from arun.testing import sim_openai
-from arun.testing.content import plan_reply
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import data_event, openai_error
+from arun.testing.profiles.common import openai_error, request_usage, rewrite_chunks
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -37,12 +33,6 @@ def _timed(usage: dict[str, Any]) -> dict[str, Any]:
         "completion_tokens": usage["completion_tokens"], "completion_time": 0.0211,
         "total_tokens": usage["total_tokens"], "total_time": 0.0232,
     }  # fmt: skip
-
-
-def _usage(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
-    conv = sim_openai.conversation(body)
-    reply = plan_reply(conv, reply_words=ctx.config.reply_words, id_prefix="call_")
-    return _timed(sim_openai.usage_dict(conv.prompt_tokens, reply.completion_tokens))
 
 
 def _reasoning_mode(body: dict[str, Any]) -> str | None:
@@ -59,29 +49,28 @@ def _reasoning_mode(body: dict[str, Any]) -> str | None:
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     rid = "req_" + ctx.rid
     mode = _reasoning_mode(body)
-    out: list[bytes] = []
     first = True
-    for event in events:
-        if not event.startswith(b"data: {"):
-            out.append(event)
-            continue
-        chunk = msgspec.json.decode(event[6:].strip())
+
+    def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        nonlocal first
         choices = chunk.get("choices") or []
         if not choices:
-            continue  # usage travels in x_groq, not in a chunk of its own
+            return []  # usage travels in x_groq, not in a chunk of its own
         chunk.pop("usage", None)
         choice = choices[0]
         plain = dict(chunk)
         if first:
             chunk["x_groq"] = {"id": rid}
         if choice.get("finish_reason"):
-            chunk["x_groq"] = {"id": rid, "usage": _usage(ctx, body)}
-        out.append(data_event(chunk))
+            chunk["x_groq"] = {"id": rid, "usage": _timed(request_usage(ctx, body))}
+        out = [chunk]
         if first and mode is not None and isinstance(choice.get("delta"), dict):
             delta = {"reasoning": THINKING} if mode == "field" else {"content": f"<think>{THINKING}</think>"}
-            out.append(data_event({**plain, "choices": [{**choice, "delta": delta}]}))
+            out.append({**plain, "choices": [{**choice, "delta": delta}]})
         first = False
-    return out
+        return out
+
+    return rewrite_chunks(events, edit)
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:

@@ -20,11 +20,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import data_event, rewrite_chunks
+from arun.testing.profiles.common import after_role, data_event, last_user_text, rewrite_chunks
 
 if TYPE_CHECKING:
-    from arun.testing.simulator import Ctx
     from aiohttp import web
+
+    from arun.testing.simulator import Ctx
 
 REASONING = ["The user", " wants a", " short answer."]
 _OK = {"status_code": 0, "status_msg": ""}
@@ -53,14 +54,6 @@ def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | Non
     return status, {"base_resp": resp}
 
 
-def _last_user_text(body: dict[str, Any]) -> str:
-    for message in reversed(body.get("messages") or []):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            return content if isinstance(content, str) else str(content)
-    return ""
-
-
 def _forced(text: str) -> int | None:
     found = _FORCED.search(text)
     return int(found.group(1)) if found else None
@@ -75,7 +68,7 @@ def _failed_answer(body: dict[str, Any], code: int) -> dict[str, Any]:
 
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
-    forced = _forced(_last_user_text(body))
+    forced = _forced(last_user_text(body))
     if forced is not None:
         return [data_event(_failed_answer(body, forced))]
     inline = _thinks_inline(body)
@@ -86,18 +79,16 @@ def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[byt
         if not choices:  # the usage chunk ends the stream
             chunk["base_resp"] = dict(_OK)
             return [chunk]
-        choice = choices[0]
-        delta = choice.get("delta") or {}
-        if inline and delta.get("role") == "assistant" and not delta.get("tool_calls"):
-            pieces = ["<think>", *REASONING, "</think>\n\n"]
-            return [chunk] + [{**chunk, "choices": [{**choice, "delta": {"content": p}}]} for p in pieces]
+        delta = choices[0].get("delta") or {}
+        if inline and not delta.get("tool_calls"):
+            return after_role(chunk, ["<think>", *REASONING, "</think>\n\n"], field="content")
         return [chunk]
 
     return rewrite_chunks(events, edit)
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-    forced = _forced(_last_user_text(body))
+    forced = _forced(last_user_text(body))
     if forced is not None:
         return _failed_answer(body, forced)
     message = answer["choices"][0]["message"]

@@ -16,15 +16,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
 
 from arun.testing import sim_openai
-from arun.testing.content import plan_reply
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import data_event
+from arun.testing.profiles.common import request_usage, rewrite_chunks
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -51,52 +51,41 @@ def _extra_forbidden(ctx: Ctx, fields: frozenset[str]) -> web.StreamResponse | N
     return web.Response(body=msgspec.json.encode(obj), status=422, headers=ctx.headers("application/json"))
 
 
-async def _chat(ctx: Ctx) -> web.StreamResponse:
-    refused = _extra_forbidden(ctx, CHAT_FIELDS)
-    if refused is not None:
-        return refused
-    response: web.StreamResponse = await sim_openai.chat(ctx)
-    return response
+def _strict(
+    fields: frozenset[str], handler: Callable[[Ctx], Awaitable[web.StreamResponse]]
+) -> Callable[[Ctx], Awaitable[web.StreamResponse]]:
+    """``handler`` behind the request schema: a field outside ``fields`` is refused first."""
+
+    async def route(ctx: Ctx) -> web.StreamResponse:
+        refused = _extra_forbidden(ctx, fields)
+        return refused if refused is not None else await handler(ctx)
+
+    return route
 
 
-async def _embeddings(ctx: Ctx) -> web.StreamResponse:
-    refused = _extra_forbidden(ctx, EMBEDDING_FIELDS)
-    if refused is not None:
-        return refused
-    response: web.StreamResponse = await sim_openai.embeddings(ctx)
-    return response
-
-
-def _usage(ctx: Ctx, body: dict[str, Any]) -> dict[str, int]:
-    conv = sim_openai.conversation(body)
-    reply = plan_reply(conv, reply_words=ctx.config.reply_words, id_prefix="call_")
-    prompt, completion = conv.prompt_tokens, reply.completion_tokens
-    return {"prompt_tokens": prompt, "total_tokens": prompt + completion, "completion_tokens": completion}
+def _usage(usage: dict[str, Any]) -> dict[str, int]:
+    """Mistral's usage: the three counts, none of OpenAI's details."""
+    return {k: usage[k] for k in ("prompt_tokens", "total_tokens", "completion_tokens")}
 
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
-    out: list[bytes] = []
-    for event in events:
-        if not event.startswith(b"data: {"):
-            out.append(event)
-            continue
-        chunk = msgspec.json.decode(event[6:].strip())
+    def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
         choices = chunk.get("choices") or []
         if not choices:
-            continue
+            return []
         for name in ("service_tier", "system_fingerprint", "obfuscation", "usage"):
             chunk.pop(name, None)
         if choices[0].get("finish_reason"):
-            chunk["usage"] = _usage(ctx, body)
-        out.append(data_event(chunk))
-    return out
+            chunk["usage"] = _usage(request_usage(ctx, body))
+        return [chunk]
+
+    return rewrite_chunks(events, edit)
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     for name in ("service_tier", "system_fingerprint"):
         answer.pop(name, None)
-    usage = answer["usage"]
-    answer["usage"] = {k: usage[k] for k in ("prompt_tokens", "total_tokens", "completion_tokens")}
+    answer["usage"] = _usage(answer["usage"])
     return answer
 
 
@@ -124,7 +113,7 @@ PROFILE = Profile(
     chat_body=chat_body,
     error_body=error_body,
     routes=(
-        ("POST", "/chat/completions", _chat, "json", "/v1/chat/completions"),
-        ("POST", "/embeddings", _embeddings, "json", "/v1/embeddings"),
+        ("POST", "/chat/completions", _strict(CHAT_FIELDS, sim_openai.chat), "json", "/v1/chat/completions"),
+        ("POST", "/embeddings", _strict(EMBEDDING_FIELDS, sim_openai.embeddings), "json", "/v1/embeddings"),
     ),
 )

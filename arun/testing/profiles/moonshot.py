@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import rewrite_chunks
+from arun.testing.profiles.common import after_role, reasoning_message, rewrite_chunks
 
 if TYPE_CHECKING:
-    from arun.testing.simulator import Ctx
     from aiohttp import web
+
+    from arun.testing.simulator import Ctx
 
 REASONING = ["Let me", " think", " this through."]
 _FIXED_TEMPERATURE = re.compile(r"^kimi-(k2\.[5-9]|k3)")
@@ -92,18 +93,13 @@ def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[byt
         choice = choices[0]
         if choice.get("finish_reason") and usage is not None:
             choice["usage"] = usage
-        delta = choice.get("delta") or {}
-        if thinking and delta.get("role") == "assistant":
-            return [chunk] + [{**chunk, "choices": [{**choice, "delta": {"reasoning_content": p}}]} for p in REASONING]
-        return [chunk]
+        return after_role(chunk, REASONING) if thinking else [chunk]
 
     return rewrite_chunks(events, edit)
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-    if _thinking(body):
-        answer["choices"][0]["message"]["reasoning_content"] = "".join(REASONING)
-    return answer
+    return reasoning_message(answer, REASONING) if _thinking(body) else answer
 
 
 PROFILE = Profile(

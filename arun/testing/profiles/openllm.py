@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import rewrite_chunks
+from arun.testing.profiles.common import reasoning_events, reasoning_message
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -67,23 +67,11 @@ def stream_error(ctx: Ctx) -> bytes:
 
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
-    if not _reasons(body):
-        return events
-
-    def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        choices = chunk.get("choices") or []
-        delta = choices[0].get("delta") if choices else None
-        if isinstance(delta, dict) and delta.get("role") == "assistant":
-            return [chunk, *({**chunk, "choices": [{**choices[0], "delta": {"reasoning_content": p}}]} for p in REASONING)]
-        return [chunk]
-
-    return rewrite_chunks(events, edit)
+    return reasoning_events(events, REASONING) if _reasons(body) else events
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-    if _reasons(body):
-        answer["choices"][0]["message"]["reasoning_content"] = "".join(REASONING)
-    return answer
+    return reasoning_message(answer, REASONING) if _reasons(body) else answer
 
 
 PROFILE = Profile(

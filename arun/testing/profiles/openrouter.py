@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import data_event, openai_error, rewrite_chunks
+from arun.testing.profiles.common import after_role, data_event, openai_error, reasoning_message, rewrite_chunks
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -49,11 +49,7 @@ def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[byt
         choice = choices[0]
         if choice.get("finish_reason"):
             choice["native_finish_reason"] = choice["finish_reason"]
-        delta = choice.get("delta")
-        if reasoning and isinstance(delta, dict) and delta.get("role") == "assistant":
-            thoughts = [{**chunk, "choices": [{**choice, "delta": {"content": "", "reasoning": piece}}]} for piece in REASONING]
-            return [chunk, *thoughts]
-        return [chunk]
+        return after_role(chunk, REASONING, field="reasoning", extra={"content": ""}) if reasoning else [chunk]
 
     out = rewrite_chunks(events, edit)
     return [PROCESSING, PROCESSING, out[0], PROCESSING, *out[1:]]
@@ -63,9 +59,7 @@ def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[st
     answer["provider"] = SERVING
     choice = answer["choices"][0]
     choice["native_finish_reason"] = choice["finish_reason"]
-    if _reasoning(body):
-        choice["message"]["reasoning"] = "".join(REASONING)
-    return answer
+    return reasoning_message(answer, REASONING, field="reasoning") if _reasoning(body) else answer
 
 
 def stream_error(ctx: Ctx) -> bytes:

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import rewrite_chunks
+from arun.testing.profiles.common import reasoning_events, reasoning_message
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -62,25 +61,11 @@ def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | Non
 
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
-    if not thinks(body):
-        return events
-
-    def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        choices = chunk.get("choices") or []
-        delta = choices[0].get("delta") if choices else None
-        if isinstance(delta, dict) and delta.get("role") == "assistant":
-            return [chunk] + [
-                {**chunk, "choices": [{**choices[0], "delta": {"content": None, "reasoning_content": p}}]} for p in REASONING
-            ]
-        return [chunk]
-
-    return rewrite_chunks(events, edit)
+    return reasoning_events(events, REASONING, extra={"content": None}) if thinks(body) else events
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-    if thinks(body):
-        answer["choices"][0]["message"]["reasoning_content"] = "".join(REASONING)
-    return answer
+    return reasoning_message(answer, REASONING) if thinks(body) else answer
 
 
 def response_body(ctx: Ctx, kind: str, answer: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from aiohttp import web
 from arun.testing import sim_openai
 from arun.testing.content import rerank_score, rerank_tokens
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import rewrite_chunks
+from arun.testing.profiles.common import reasoning_events
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -95,20 +95,8 @@ def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | Non
     return status, {"error": error, "id": "chatcmpl-" + ctx.rid, "request_id": ctx.rid}
 
 
-def _reasoning_events(body: dict[str, Any], events: list[bytes]) -> list[bytes]:
-    def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        choices = chunk.get("choices") or []
-        delta = choices[0].get("delta") if choices else None
-        if isinstance(delta, dict) and delta.get("role") == "assistant":
-            pieces = [{**chunk, "choices": [{**choices[0], "delta": {"content": None, "reasoning_content": p}}]} for p in REASONING]
-            return [chunk] + pieces
-        return [chunk]
-
-    return rewrite_chunks(events, edit)
-
-
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
-    return _reasoning_events(body, events) if thinks(body) else events
+    return reasoning_events(events, REASONING, extra={"content": None}) if thinks(body) else events
 
 
 async def chat(ctx: Ctx) -> web.StreamResponse:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import rewrite_chunks
+from arun.testing.profiles.common import reasoning_events, reasoning_message
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -84,24 +84,11 @@ def stream_error(ctx: Ctx) -> bytes:
 
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
-    if not _thinking(body):
-        return events
-
-    def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        choices = chunk.get("choices") or []
-        delta = choices[0].get("delta") if choices else None
-        if isinstance(delta, dict) and delta.get("role") == "assistant":
-            pieces = [{**chunk, "choices": [{**choices[0], "delta": {"reasoning": p}}]} for p in REASONING]
-            return [chunk, *pieces]
-        return [chunk]
-
-    return rewrite_chunks(events, edit)
+    return reasoning_events(events, REASONING, field="reasoning") if _thinking(body) else events
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-    if _thinking(body):
-        answer["choices"][0]["message"]["reasoning"] = "".join(REASONING)
-    return answer
+    return reasoning_message(answer, REASONING, field="reasoning") if _thinking(body) else answer
 
 
 PROFILE = Profile(

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from arun.testing import sim_openai
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import openai_error, rewrite_chunks
+from arun.testing.profiles.common import openai_error, reasoning_events, reasoning_message
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -70,25 +70,11 @@ def thinks(body: dict[str, Any]) -> bool:
 
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
-    if not thinks(body):
-        return events
-
-    def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        choices = chunk.get("choices") or []
-        delta = choices[0].get("delta") if choices else None
-        if isinstance(delta, dict) and delta.get("role") == "assistant":
-            return [chunk] + [
-                {**chunk, "choices": [{**choices[0], "delta": {"content": None, "reasoning_content": p}}]} for p in REASONING
-            ]
-        return [chunk]
-
-    return rewrite_chunks(events, edit)
+    return reasoning_events(events, REASONING, extra={"content": None}) if thinks(body) else events
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-    if thinks(body):
-        answer["choices"][0]["message"]["reasoning_content"] = "".join(REASONING)
-    return answer
+    return reasoning_message(answer, REASONING) if thinks(body) else answer
 
 
 async def chat(ctx: Ctx) -> web.StreamResponse:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import rewrite_chunks
+from arun.testing.profiles.common import after_role, last_user_text, reasoning_message, request_usage, rewrite_chunks
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -50,16 +50,8 @@ def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | Non
     return status, {"error": {"code": code, "message": message or text}}
 
 
-def _last_user_text(body: dict[str, Any]) -> str:
-    for message in reversed(body.get("messages") or []):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            return content if isinstance(content, str) else str(content)
-    return ""
-
-
 def _forced_finish(body: dict[str, Any]) -> str | None:
-    text = _last_user_text(body)
+    text = last_user_text(body)
     for reason in ("sensitive", "network_error"):
         if f"[sim:{reason}]" in text:
             return reason
@@ -69,16 +61,6 @@ def _forced_finish(body: dict[str, Any]) -> str | None:
 def _thinking(body: dict[str, Any]) -> bool:
     value = body.get("thinking")
     return not (isinstance(value, dict) and value.get("type") == "disabled")
-
-
-def _usage(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
-    """What the simulator counts for this request (the same numbers as the non-streamed answer)."""
-    from arun.testing import sim_openai
-    from arun.testing.content import plan_reply
-
-    conv = sim_openai.conversation(body)
-    reply = plan_reply(conv, reply_words=ctx.config.reply_words, id_prefix="call_")
-    return sim_openai.usage_dict(conv.prompt_tokens, reply.completion_tokens)
 
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
@@ -93,26 +75,20 @@ def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[byt
         chunk.pop("obfuscation", None)
         chunk.pop("service_tier", None)
         choice = choices[0]
-        delta = choice.get("delta") or {}
         if choice.get("finish_reason"):
             if forced:
                 choice["finish_reason"] = forced
-            chunk["usage"] = _usage(ctx, body)
+            chunk["usage"] = request_usage(ctx, body)
             return [chunk]
-        if thinking and delta.get("role") == "assistant":
-            return [chunk] + [
-                {**chunk, "choices": [{**choice, "delta": {"role": "assistant", "reasoning_content": piece}}]}
-                for piece in REASONING
-            ]
-        return [chunk]
+        return after_role(chunk, REASONING, extra={"role": "assistant"}) if thinking else [chunk]
 
     return rewrite_chunks(events, edit)
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-    choice = answer["choices"][0]
     if _thinking(body):
-        choice["message"]["reasoning_content"] = "".join(REASONING)
+        reasoning_message(answer, REASONING)
+    choice = answer["choices"][0]
     forced = _forced_finish(body)
     if forced:
         choice["finish_reason"] = forced
