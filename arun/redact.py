@@ -70,7 +70,7 @@ _PATTERNS = re.compile(
     r"|(?i:bearer)\s+[A-Za-z0-9._\-~+/]{8,}=*"  # Authorization headers
 )
 #: Where a registered value can start: after a delimiter (or at the start), MIN_REGISTERED non-spaces ahead.
-_CANDIDATE = re.compile(r"(?<![^\s\"'`<>()\[\]{},;=:&?|\\/])(?=\S{%d})" % MIN_REGISTERED)
+_CANDIDATE = re.compile(r"(?<![^\s\"'`<>()\[\]{},;=:&?|\\/])(?=\S{" + str(MIN_REGISTERED) + "})")
 
 #: value -> None, oldest first (an LRU).
 _registry: OrderedDict[str, None] = OrderedDict()

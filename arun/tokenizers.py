@@ -53,8 +53,6 @@ __all__ = [
     "count_tokens_for_model",
     "encoding_for_model",
     "get_encoding",
-    "num_tokens_for_tools",
-    "num_tokens_from_messages",
     "truncate_to_tokens",
 ]
 

@@ -15,13 +15,13 @@ import argparse
 import asyncio
 import os
 import time
+from collections.abc import Awaitable, Callable
 from statistics import median
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any
 
 from benchmarks.clients import arun_client, floor
 from benchmarks.common import rerank_docs
 from benchmarks.run import UpstreamProc, pinning
-
 
 
 async def _blocks(args: argparse.Namespace, url: str) -> dict[str, list[float]]:
@@ -63,7 +63,7 @@ async def _blocks(args: argparse.Namespace, url: str) -> dict[str, list[float]]:
             await c.close()
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="benchmarks.ab", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--kind", choices=("stream", "chat", "rerank"), default="chat")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from arun.state import MemoryStateStore, StateUnavailableError, lb_scope  # noqa: E402
+from arun.state import MemoryStateStore, StateUnavailableError, lb_scope
 
 IDS = ["cfg-a", "cfg-b", "cfg-c"]
 SCOPE = lb_scope("bench-tenant", "openai", "llm", "gpt-4o")

@@ -29,11 +29,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from arun import ModelRuntime, UserPromptMessage  # noqa: E402
-from arun.entities.llm import LLMResult, LLMResultChunk, LLMResultChunkDelta, LLMUsage  # noqa: E402
-from arun.entities.messages import AssistantPromptMessage  # noqa: E402
-from arun.policy.router import CredentialConfig, PolicyRouter, Target  # noqa: E402
-from arun.state import MemoryStateStore, StateUnavailableError  # noqa: E402
+from arun import ModelRuntime, UserPromptMessage
+from arun.entities.llm import LLMResult, LLMResultChunk, LLMResultChunkDelta, LLMUsage
+from arun.entities.messages import AssistantPromptMessage
+from arun.policy.router import CredentialConfig, PolicyRouter, Target
+from arun.state import MemoryStateStore, StateUnavailableError
 
 MESSAGES = [UserPromptMessage(content="hello there, how are you today?")]
 USAGE = LLMUsage(5, Decimal(0), Decimal(0), Decimal(0), 3, Decimal(0), Decimal(0), Decimal(0), 8, Decimal(0), "USD", 0.0)

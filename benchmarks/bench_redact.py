@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from arun import redact as redact_mod  # noqa: E402
+from arun import redact as redact_mod
 
 BODY_401 = (
     '{"error":{"message":"Incorrect API key provided: sk-proj-notarealkey0000000000. You can find your API key '

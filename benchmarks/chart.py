@@ -17,7 +17,8 @@ def main(argv: list[str]) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data = json.load(open(src))
+    with open(src) as fh:
+        data = json.load(fh)
     rows = [r for r in data["rows"] if r.get("cpu_ms_per_call") is not None]
     scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
     clients = list(dict.fromkeys(r["client"] for r in rows))

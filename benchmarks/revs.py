@@ -15,21 +15,21 @@ import argparse
 import subprocess
 import sys
 import tempfile
-from statistics import median
 from pathlib import Path
-from typing import Any, Optional
+from statistics import median
+from typing import Any
 
 from benchmarks.run import REPO, SCENARIOS, UpstreamProc, pinning, run_worker
 
 
-def _worker(tree: Path, client: str, url: str, spec: dict[str, Any], cpus: Optional[set[int]]) -> dict[str, Any]:
+def _worker(tree: Path, client: str, url: str, spec: dict[str, Any], cpus: set[int] | None) -> dict[str, Any]:
     res = run_worker(sys.executable, client, url, spec, 1800, cpus, tree=tree)
     if not res.get("ok"):
         raise RuntimeError(f"{client} at {tree}: {res.get('error')} {res.get('stderr', '')[-800:]}")
     return res
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="benchmarks.revs", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rev", required=True, help="the earlier revision (any git rev)")

@@ -30,7 +30,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -88,7 +88,7 @@ def peers_python() -> Path:
     return PEERS_DIR / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def ensure_peers() -> tuple[Optional[str], str]:
+def ensure_peers() -> tuple[str | None, str]:
     """(python path or None, note).  Creates benchmarks/.peers once and reuses it."""
     py = peers_python()
     check = [str(py), "-c", "import openai, litellm"]
@@ -112,7 +112,7 @@ def ensure_peers() -> tuple[Optional[str], str]:
         if subprocess.run(check, capture_output=True, env=env, timeout=300).returncode != 0:
             return None, "peer install finished but `import openai, litellm` fails"
         return str(py), "peers venv created"
-    except Exception as e:  # noqa: BLE001 - any failure means: skip peers, say why
+    except Exception as e:
         return None, f"peer install failed: {type(e).__name__}: {e}"
 
 
@@ -124,7 +124,7 @@ def has_uvloop(python: str) -> bool:
 # -- upstream -------------------------------------------------------------------
 class UpstreamProc:
     def __init__(self, chunks: int, embed_dim: int, write_mode: str,
-                 cpus: Optional[set[int]] = None) -> None:
+                 cpus: set[int] | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.upstream", "--port", "0", "--chunks", str(chunks),
              "--embed-dim", str(embed_dim), "--write-mode", write_mode],
@@ -161,7 +161,7 @@ def _env(tree: Path = REPO) -> dict[str, str]:
 
 
 # -- one worker -------------------------------------------------------------------
-def pinning(enabled: bool) -> Optional[tuple[set[int], set[int]]]:
+def pinning(enabled: bool) -> tuple[set[int], set[int]] | None:
     """(upstream CPUs, client CPUs): the upstream on one core and every client on another, so a
     client never shares its core with the upstream (the same for every client); None when fewer
     than two CPUs are available or pinning is off."""
@@ -174,7 +174,7 @@ def pinning(enabled: bool) -> Optional[tuple[set[int], set[int]]]:
 
 
 def run_worker(python: str, client: str, url: str, spec: dict[str, Any],
-               timeout: float, cpus: Optional[set[int]] = None, loop: str = "asyncio",
+               timeout: float, cpus: set[int] | None = None, loop: str = "asyncio",
                tree: Path = REPO) -> dict[str, Any]:
     """One worker process; ``tree`` is the checkout whose ``benchmarks`` and ``arun`` it imports."""
     cmd = [python, "-m", "benchmarks.worker", "--client", client, "--url", url,
@@ -197,7 +197,7 @@ def run_worker(python: str, client: str, url: str, spec: dict[str, Any],
             "error": f"worker exited {r.returncode} without a result: {r.stderr[-800:]}"}
 
 
-def import_time(python: str, stmt: str, reps: int = 5) -> Optional[float]:
+def import_time(python: str, stmt: str, reps: int = 5) -> float | None:
     """Median over ``reps`` fresh interpreters of (import stmt) minus (bare interpreter)."""
     def once(code: str) -> float:
         t0 = time.perf_counter()
@@ -213,12 +213,12 @@ def import_time(python: str, stmt: str, reps: int = 5) -> Optional[float]:
             bare.append(once("pass"))
             full.append(once(stmt))
         return max(0.0, statistics.median(full) - statistics.median(bare))
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         log(f"[bench] import timing failed for {stmt!r}: {e}")
         return None
 
 
-def arun_max_chunks() -> Optional[int]:
+def arun_max_chunks() -> int | None:
     r = subprocess.run([sys.executable, "-m", "benchmarks.clients.arun_client", "--max-chunks"],
                        cwd=str(REPO), capture_output=True, text=True, env=_env(), timeout=120)
     try:
@@ -246,7 +246,7 @@ def derive(res: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-def _median(xs: list[Any]) -> Optional[float]:
+def _median(xs: list[Any]) -> float | None:
     xs = [x for x in xs if isinstance(x, (int, float)) and x == x]
     return statistics.median(xs) if xs else None
 
@@ -294,14 +294,14 @@ def _same_run_ratios(raw: list[dict[str, Any]], mine: list[dict[str, Any]], scen
 
 
 # the issue's targets, checked against the rows of this run (medians of same-run ratios)
-def targets(rows: list[dict[str, Any]], imports: dict[str, Optional[float]]) -> list[tuple[str, str, str]]:
+def targets(rows: list[dict[str, Any]], imports: dict[str, float | None]) -> list[tuple[str, str, str]]:
     """(target, measured, verdict) for every target this run has the figures for."""
     out: list[tuple[str, str, str]] = []
 
-    def row(sc: str, cl: str) -> Optional[dict[str, Any]]:
+    def row(sc: str, cl: str) -> dict[str, Any] | None:
         return next((r for r in rows if r["scenario"] == sc and r["client"] == cl and r["ok"]), None)
 
-    def check(name: str, values: list[tuple[str, Optional[float]]], ok: Any, fmt: str) -> None:
+    def check(name: str, values: list[tuple[str, float | None]], ok: Any, fmt: str) -> None:
         vals = [(sc, v) for sc, v in values if v is not None]
         if not vals:
             return
@@ -352,7 +352,7 @@ def targets_table(items: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines)
 
 
-def _f(x: Optional[float], nd: int = 1) -> str:
+def _f(x: float | None, nd: int = 1) -> str:
     if x is None:
         return "—"
     if abs(x) >= 1000:
@@ -383,7 +383,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def import_table(imports: dict[str, Optional[float]]) -> str:
+def import_table(imports: dict[str, float | None]) -> str:
     out = ["| client | import statement | import time over bare interpreter (ms, median of 5) |",
            "|---|---|---|"]
     for key, t in imports.items():
@@ -428,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m benchmarks.run`` and ``arun bench``; returns an exit code."""
     cwd = os.getcwd()
     try:
@@ -437,7 +437,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         os.chdir(cwd)
 
 
-def _main(argv: Optional[list[str]]) -> int:
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     os.chdir(REPO)  # worker modules are found as benchmarks.* from the repo root
     upstream_loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
@@ -463,7 +463,7 @@ def _main(argv: Optional[list[str]]) -> int:
         clients = [c for c in clients if c not in PEER_CLIENTS]
 
     pythons = {"floor": sys.executable, "arun": sys.executable, "arun_lb": sys.executable}
-    peer_py: Optional[str] = None
+    peer_py: str | None = None
     if any(c in PEER_CLIENTS for c in clients):
         peer_py, note = ensure_peers()
         notes.append(note)
@@ -552,7 +552,7 @@ def _main(argv: Optional[list[str]]) -> int:
         for u in ups.values():
             u.stop()
 
-    imports: dict[str, Optional[float]] = {}
+    imports: dict[str, float | None] = {}
     if not args.no_import_times:
         for cl in clients:
             for stmt in IMPORTS.get(cl, ()):
@@ -593,16 +593,17 @@ def machine_info() -> dict[str, Any]:
     info = {"python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count()}
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     return info
 
 
-def draw_chart(out: Path, peer_py: Optional[str]) -> Optional[str]:
+def draw_chart(out: Path, peer_py: str | None) -> str | None:
     """Draw chart.png with matplotlib from the peers venv (or this venv if it has it)."""
     candidates = [p for p in (peer_py, str(peers_python()) if peers_python().exists() else None,
                               sys.executable) if p]
@@ -616,7 +617,7 @@ def draw_chart(out: Path, peer_py: Optional[str]) -> Optional[str]:
 
 
 def report(payload: dict[str, Any], rows: list[dict[str, Any]],
-           imports: dict[str, Optional[float]], notes: list[str], args: argparse.Namespace) -> str:
+           imports: dict[str, float | None], notes: list[str], args: argparse.Namespace) -> str:
     m = payload["machine"]
     versions = {r["client"]: r["version"] for r in rows if r.get("version")}
     specs = payload["specs"]

@@ -30,7 +30,7 @@ import resource
 import socket
 import struct
 import sys
-from typing import Any, Optional, Union
+from typing import Any
 
 import msgspec
 
@@ -47,22 +47,22 @@ class _StreamOptions(msgspec.Struct, forbid_unknown_fields=False):
 class _ChatReq(msgspec.Struct, forbid_unknown_fields=False):
     model: str = "gpt-4o-mini"
     stream: bool = False
-    stream_options: Optional[_StreamOptions] = None
+    stream_options: _StreamOptions | None = None
 
 
 class _EmbReq(msgspec.Struct, forbid_unknown_fields=False):
-    input: Union[str, list[Any]] = ""
+    input: str | list[Any] = ""
     model: str = "text-embedding-3-small"
-    encoding_format: Optional[str] = None
-    dimensions: Optional[int] = None
+    encoding_format: str | None = None
+    dimensions: int | None = None
 
 
 class _RerankReq(msgspec.Struct, forbid_unknown_fields=False):
     query: str = ""
     documents: list[Any] = []
     model: str = "jina-reranker-v2-base-multilingual"
-    top_n: Optional[int] = None
-    return_documents: Optional[bool] = None
+    top_n: int | None = None
+    return_documents: bool | None = None
 
 
 _chat_dec = msgspec.json.Decoder(_ChatReq)
@@ -226,7 +226,7 @@ class HttpProtocol(asyncio.Protocol):
         self.s = server
         self.buf = bytearray()
         self.busy = False
-        self.transport: Optional[asyncio.Transport] = None
+        self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -237,7 +237,7 @@ class HttpProtocol(asyncio.Protocol):
             except OSError:
                 pass
 
-    def connection_lost(self, exc: Optional[BaseException]) -> None:
+    def connection_lost(self, exc: BaseException | None) -> None:
         self.transport = None
 
     def data_received(self, data: bytes) -> None:
@@ -371,7 +371,7 @@ class Upstream:
                                         reuse_address=True)
 
 
-def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="benchmarks.upstream", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1")
@@ -396,7 +396,7 @@ async def _amain(args: argparse.Namespace) -> None:
         await server.serve_forever()
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         import uvloop  # type: ignore[import-not-found]

@@ -24,7 +24,11 @@ import traceback
 from typing import Any
 
 from benchmarks.common import (
-    embed_text, expected_text, order_key, rerank_docs, rerank_expected,
+    embed_text,
+    expected_text,
+    order_key,
+    rerank_docs,
+    rerank_expected,
 )
 
 CLIENT_MODULES = {
@@ -56,7 +60,7 @@ def _pct(xs: list[float], q: float) -> float | None:
     if not xs:
         return None
     xs = sorted(xs)
-    i = min(len(xs) - 1, max(0, int(round(q * (len(xs) - 1)))))
+    i = min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))
     return xs[i]
 
 

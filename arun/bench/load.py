@@ -195,7 +195,7 @@ async def measure_llm(
             sample.end = clock()
             usage = result.usage
             sample.output_tokens, sample.input_tokens = usage.completion_tokens, usage.prompt_tokens
-    except Exception as exc:  # recorded by class; cancellation (BaseException) propagates
+    except Exception as exc:  # noqa: BLE001 - recorded by class; cancellation (BaseException) propagates
         sample.end = clock()
         sample.error = type(exc).__name__
         trace = getattr(exc, "trace", trace)
@@ -214,7 +214,7 @@ async def measure_embed(call: Callable[[], Awaitable[Any]], texts: int, *, clock
         sample.input_tokens = result.usage.tokens
         if sample.results != texts:
             sample.error = "WrongVectorCount"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a failed request is a sample with its error class
         sample.end = clock()
         sample.error = type(exc).__name__
         _apply_trace(sample, getattr(exc, "trace", None))
@@ -229,7 +229,7 @@ async def measure_rerank(call: Callable[[], Awaitable[Any]], docs: int, *, clock
         result = await call()
         sample.end = clock()
         sample.results = len(result.docs)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a failed request is a sample with its error class
         sample.end = clock()
         sample.error = type(exc).__name__
     return sample

@@ -155,9 +155,7 @@ def meets_slo(sample: Sample, slo: SLO) -> bool:
     tpot = sample.tpot
     if slo.tpot is not None and tpot is not None and tpot > slo.tpot:
         return False
-    if slo.e2e is not None and sample.e2e > slo.e2e:
-        return False
-    return True
+    return not (slo.e2e is not None and sample.e2e > slo.e2e)
 
 
 def _tokens_source(ok: Sequence[Sample]) -> str:

@@ -210,11 +210,11 @@ async def run_levels(
                    disable=None if progress else True, mininterval=0.25)  # fmt: skip
         errors = [0]
 
-        def done(sample: Sample) -> None:
-            bar.update(1)
+        def done(sample: Sample) -> None:  # used within this iteration only
+            bar.update(1)  # noqa: B023
             if sample.error is not None:
-                errors[0] += 1
-                bar.set_postfix(errors=errors[0], refresh=False)
+                errors[0] += 1  # noqa: B023
+                bar.set_postfix(errors=errors[0], refresh=False)  # noqa: B023
 
         cpu0, started = time.process_time(), time.perf_counter()
         try:
@@ -241,7 +241,7 @@ async def _probe(work: Workload) -> None:
         if isinstance(exc, InvokeQuotaExhaustedError):
             raise ProbeFailed(f"the first request failed, so nothing was measured: {type(exc).__name__}: {exc}") from None
         print(f"note: the first request was rate limited ({exc}); measuring anyway", file=sys.stderr)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any other first failure stops the run, with its class
         raise ProbeFailed(f"the first request failed, so nothing was measured: {type(exc).__name__}: {exc}") from None
 
 
@@ -255,7 +255,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     sources = [f"file {args.credentials}"] if args.credentials else []
     sources += ["built-in simulator"] if args.simulator else []
     sources += ["tenant store"] if args.tenant else []
-    settings["credentials_from"] = sources + ["ARUN_BENCH_CRED_* variables"]  # names of sources only, never values
+    settings["credentials_from"] = [*sources, "ARUN_BENCH_CRED_* variables"]  # names of sources only, never values
     settings.pop("credentials", None)
     settings["requests"] = _requests_per_level(args)
     return settings

@@ -198,7 +198,7 @@ class Target:
                 return int(await self.model_obj.get_num_tokens(self.model, self.credentials, payload))
             if self.model_type == "text-embedding":
                 return int(sum(await self.model_obj.get_num_tokens(self.model, self.credentials, payload)))
-        except Exception:  # no tokenizer for this model: the caller estimates
+        except Exception:  # noqa: BLE001 - no tokenizer for this model: the caller estimates
             return None
         return None
 
@@ -242,7 +242,7 @@ async def open_target(spec: TargetSpec) -> AsyncIterator[Target]:
 
                 manager = await stack.enter_async_context(
                     ModelManager.open(spec.store, spec.state, runtime=await stack.enter_async_context(_runtime(spec.pool_size)),
-                                      policy=PolicyConfig() if spec.policy else None)  # fmt: skip
+                                      policy=PolicyConfig() if spec.policy else None)
                 )
                 instance = await manager.get_model_instance(spec.tenant, provider, spec.model_type, model)
                 model_obj = instance.model_type_instance

@@ -10,7 +10,6 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import Enum
 
-
 import msgspec
 
 from arun.entities.messages import AssistantPromptMessage, PromptMessage

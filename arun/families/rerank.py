@@ -87,7 +87,7 @@ class RerankFamily(FamilyModel, RerankModel):
             data=body,
             error_mapper=self.error_mapper(classify_error),
         )
-        documents, served = parse_rerank_response(self.provider_name, resp.body, docs)
+        documents, _ = parse_rerank_response(self.provider_name, resp.body, docs)
         if self.options.get("score") == "sigmoid":
             documents = [RerankDocument(index=d.index, text=d.text, score=_sigmoid(d.score)) for d in documents]
         return RerankResult(model=model, docs=documents)

@@ -75,7 +75,7 @@ class CatalogMixin(ManagerCore):
             try:
                 schema = self._schema(name)
                 found = {k: await self._predefined(name, k) for k in (kinds or schema.supported_model_types) if k in schema.supported_model_types}
-            except Exception as exc:  # noqa: BLE001 - one broken provider does not take the listing down
+            except Exception as exc:
                 if provider:
                     raise
                 log.warning("provider %s does not load; skipped: %s", name, exc)

@@ -165,7 +165,8 @@ class ManagerCore:
         if self._master is None and (self._key_file is not None or os.environ.get(MASTER_KEY_ENV)):
             # resolved now, while the store can say whether a new key would orphan sealed tenants
             sealed = 0
-            if not os.environ.get(MASTER_KEY_ENV) and self._key_file is not None and not Path(self._key_file).exists():
+            key_missing = self._key_file is not None and not Path(self._key_file).exists()  # noqa: ASYNC240 - once, at start
+            if not os.environ.get(MASTER_KEY_ENV) and key_missing:
                 sealed = await self.store.count_sealed_tenants()
             self._master = load_master_key(self._key_file, sealed_tenants=sealed)
         if self._state is None:
@@ -192,7 +193,7 @@ class ManagerCore:
                     await obj.aclose()
                 else:
                     await obj.close()
-            except Exception:  # noqa: BLE001 - close everything else regardless
+            except Exception:
                 log.warning("error while closing %s", type(obj).__name__, exc_info=True)
         self._started = False
 
@@ -385,7 +386,7 @@ def _without_limits(creds: Credentials | None) -> Credentials | None:
     """The credentials a provider sees: the policy's limit keys removed."""
     if creds is None:
         return None
-    clean, spec = split_limits(creds)
+    clean, _ = split_limits(creds)
     return creds if len(clean) == len(creds) else Credentials(clean)
 
 

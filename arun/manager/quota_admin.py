@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from arun.errors import ParameterValidationError
-
 from collections.abc import Mapping
 from typing import Any
 
+from arun.errors import ParameterValidationError
 from arun.manager.core import _META_RESTRICT, _META_UNIT, _QUOTA_ORDER, ManagerCore
 from arun.manager.crypto import (
     encrypt_credentials,

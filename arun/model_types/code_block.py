@@ -38,7 +38,7 @@ def code_block_request(
     """Rewrite (copies of) the messages, parameters and stop words for code-block mode."""
     params = dict(params)
     block = str(params.pop("response_format")).lower()
-    stop = list(stop or []) + ["\n```", "```\n"]
+    stop = [*list(stop or []), "\n```", "```\n"]
     out = list(messages)
     if out and isinstance(out[0], SystemPromptMessage):
         out[0] = SystemPromptMessage(content=_INSTRUCTION.format(block=block.upper(), instructions=out[0].text()))

@@ -70,9 +70,9 @@ __all__ = [
 
 if TYPE_CHECKING:
     from arun.policy.limits import (
+        Limiter as Limiter,
         LimitExceededError as LimitExceededError,
         LimitSpec as LimitSpec,
-        Limiter as Limiter,
         Permit as Permit,
         open_limiter as open_limiter,
     )

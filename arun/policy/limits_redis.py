@@ -208,8 +208,8 @@ class RedisLimiter(LimiterCore[_Keys, _Lease]):
         self.prefix = prefix
         self.lease = float(lease)
         self.poll = float(poll)
-        self._window_ms = int(round((self.window + self.margin) * 1000))
-        self._lease_ms = int(round(self.lease * 1000))
+        self._window_ms = round((self.window + self.margin) * 1000)
+        self._lease_ms = round(self.lease * 1000)
         self._ids = itertools.count()
         self._id_prefix = f"{os.getpid():x}.{os.urandom(4).hex()}."
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -300,7 +300,7 @@ class RedisLimiter(LimiterCore[_Keys, _Lease]):
 
     def _share(self, st: _Keys, info: RateLimitHeaders, learned: dict[str, int]) -> None:
         if info.block_for > 0:
-            ms = max(1, int(math.ceil(info.block_for * 1000)))
+            ms = max(1, math.ceil(info.block_for * 1000))
             self._spawn(self._eval(_BLOCK, [st.keys[4]], [ms, info.reason or "blocked"]))
         if learned:
             self._spawn(self._learn(st.keys[5], learned))

@@ -33,8 +33,9 @@ raises a terminal error instead (see :meth:`PolicyRouter.invoke`).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from arun.errors import (
     InvokeAuthorizationError,
@@ -80,9 +81,7 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, (InvokeConnectionError, InvokeServerUnavailableError, InvokeRateLimitError)):
         return True
     status = getattr(exc, "status", None)
-    if isinstance(status, int) and (status in RETRY_STATUSES or status >= 500):
-        return True
-    return False
+    return bool(isinstance(status, int) and (status in RETRY_STATUSES or status >= 500))
 
 
 def is_rotatable(exc: BaseException) -> bool:

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from arun.errors import ArunUsageError
 from arun.state.base import StateStore

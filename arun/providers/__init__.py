@@ -11,4 +11,4 @@ from pathlib import Path
 
 _checkout = Path(__file__).resolve().parents[2] / "providers"
 if _checkout.is_dir() and (_checkout.parent / "pyproject.toml").is_file():
-    __path__.append(str(_checkout))  # noqa: F821 - module attribute of a package
+    __path__.append(str(_checkout))

@@ -206,7 +206,7 @@ class ModelRuntime:
                 models = []
                 for k in kinds:
                     models.extend(await self.get_provider(name).models(k))
-            except Exception as exc:  # noqa: BLE001 - one broken provider folder does not hide the others
+            except Exception as exc:
                 if provider:
                     raise
                 self.discovery_problems.append(LoadProblem(name, f"provider does not load: {type(exc).__name__}: {exc}"))

@@ -34,9 +34,9 @@ def _check_value(field: CredentialFormSchema, value: Any) -> Any:
         raise CredentialsValidateFailedError(f"Variable {name} should be string")
     if field.max_length > 0 and len(value) > field.max_length:
         raise CredentialsValidateFailedError(f"Variable {name} length should not greater than {field.max_length}")
-    if field.type in (FormType.SELECT, FormType.RADIO) and field.options is not None:
-        if value not in [option.value for option in field.options]:
-            raise CredentialsValidateFailedError(f"Variable {name} is not in options")
+    options = field.options if field.type in (FormType.SELECT, FormType.RADIO) else None
+    if options is not None and value not in [option.value for option in options]:
+        raise CredentialsValidateFailedError(f"Variable {name} is not in options")
     return value
 
 

@@ -13,8 +13,8 @@ import copy
 import glob
 import logging
 import os
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ class LoadProblem:
 def read_yaml(path: Path) -> Any:
     try:
         with open(path, "rb") as fh:
-            return yaml.load(fh, Loader=_Loader)  # noqa: S506 - a safe loader
+            return yaml.load(fh, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise SchemaError(f"{path}: invalid YAML: {exc}", file=str(path)) from None
     except OSError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from arun.state.base import LB_INDEX_TTL, LB_INDEX_WRAP, ConfigState
 

@@ -151,7 +151,7 @@ class RedisStateStore:
         return (config_ids[chosen] if chosen >= 0 else None), hits
 
     async def lb_cooldown(self, scope: str, config_id: str, seconds: float, reason: str = "") -> None:
-        ms = max(1, int(round(float(seconds) * 1000)))
+        ms = max(1, round(float(seconds) * 1000))
         await self._eval(_COOLDOWN, [lb_cooldown_key(scope, config_id, self.prefix)], [ms, reason or "true"])
 
     async def lb_state(self, scope: str, config_ids: list[str]) -> list[ConfigState]:

@@ -11,9 +11,10 @@ import hashlib
 import math
 import random
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import msgspec
 

@@ -88,9 +88,7 @@ class FaultRule:
     def matches(self, path: str, key: str | None) -> bool:
         if self.path is not None and not path.startswith(self.path):
             return False
-        if self.key is not None and key != self.key:
-            return False
-        return True
+        return not (self.key is not None and key != self.key)
 
 
 class FaultQueue:

@@ -198,7 +198,7 @@ def _stream_events(ctx: "Ctx", body: dict[str, Any], reply: Reply, input_tokens:
             ev.append(_event(b"content_block_start", _encode({"type": "content_block_start", "index": i, "content_block": start})))
             if i == 0:
                 ev.append(_event(b"ping", b'{"type": "ping"}'))
-            for frag in [""] + split_arguments(call.arguments):
+            for frag in ["", *split_arguments(call.arguments)]:
                 ev.append(
                     _event(
                         b"content_block_delta",

@@ -432,7 +432,7 @@ async def embeddings(ctx: "Ctx") -> web.StreamResponse:
 
 
 def _ts(seconds: float, sep: str) -> str:
-    ms = int(round(seconds * 1000))
+    ms = round(seconds * 1000)
     h, rem = divmod(ms, 3_600_000)
     m, rem = divmod(rem, 60_000)
     s, ms = divmod(rem, 1000)

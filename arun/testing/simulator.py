@@ -6,8 +6,9 @@ import asyncio
 import collections
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import msgspec
 from aiohttp import BodyPartReader, web
@@ -86,7 +87,7 @@ def extract_key(request: web.BaseRequest) -> str | None:
 
 
 def key_is_invalid(key: str | None) -> bool:
-    return not key or key.startswith("invalid") or key.startswith("bad")
+    return not key or key.startswith(("invalid", "bad"))
 
 
 class Ctx:
@@ -122,7 +123,7 @@ class Ctx:
             if f.retry_after is not None:
                 ra = f.retry_after
                 h["retry-after"] = str(int(ra)) if float(ra).is_integer() else str(ra)
-                h["retry-after-ms"] = str(int(round(ra * 1000)))
+                h["retry-after-ms"] = str(round(ra * 1000))
             if f.headers:
                 h.update(f.headers)
         return h
@@ -397,7 +398,7 @@ class UpstreamSimulator:
                 try:
                     form = await _read_form(request)
                     ctx.body = form
-                except Exception as exc:  # malformed multipart
+                except Exception as exc:  # noqa: BLE001 - a malformed multipart body is a 400, whatever failed
                     bad_body = f"Could not parse multipart form: {exc}"
             self.requests.append(
                 RecordedRequest(
@@ -495,7 +496,7 @@ async def _read_form(request: web.Request) -> dict[str, Any]:
             value = await part.text()
         if name in out:
             prev = out[name]
-            out[name] = prev + [value] if isinstance(prev, list) else [prev, value]
+            out[name] = [*prev, value] if isinstance(prev, list) else [prev, value]
         else:
             out[name] = value
     return out

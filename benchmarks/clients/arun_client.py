@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from time import perf_counter
-from typing import Any, Optional
+from typing import Any
 
 from benchmarks.common import API_KEY, CHAT_MODEL, EMBED_MODEL, PROMPT, RERANK_MODEL
 
@@ -17,11 +17,11 @@ def version() -> str:
     return f"arun {arun.__version__}"
 
 
-async def consume(stream: Any) -> tuple[str, Optional[float], int, int]:
+async def consume(stream: Any) -> tuple[str, float | None, int, int]:
     """Read an arun stream to its end: (text, time of the first content chunk, content chunks,
     completion tokens from the usage chunk or -1)."""
     pieces: list[str] = []
-    t_first: Optional[float] = None
+    t_first: float | None = None
     usage = -1
     async with stream:
         async for chunk in stream:
@@ -60,7 +60,7 @@ class Client:
     async def close(self) -> None:
         await self.rt.__aexit__(None, None, None)
 
-    async def stream(self) -> tuple[str, Optional[float], int, int]:
+    async def stream(self) -> tuple[str, float | None, int, int]:
         return await consume(await self.llm.invoke(model=CHAT_MODEL, credentials=self.creds,
                                                    prompt_messages=self.messages, stream=True))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Any, Optional
+from typing import Any
 
 from benchmarks.clients.arun_client import consume, version  # noqa: F401 - the worker reports version
 from benchmarks.common import API_KEY, CHAT_MODEL, PROMPT
@@ -48,7 +48,7 @@ class Client:
         await self.m.aclose()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    async def stream(self) -> tuple[str, Optional[float], int, int]:
+    async def stream(self) -> tuple[str, float | None, int, int]:
         return await consume(await self.inst.invoke_llm(self.messages, stream=True))
 
     async def chat(self) -> tuple[str, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import array
 import base64
 from time import perf_counter
-from typing import Any, Optional
+from typing import Any
 
 import aiohttp
 import msgspec
@@ -20,12 +20,12 @@ from benchmarks.common import API_KEY, CHAT_MODEL, EMBED_MODEL, PROMPT, RERANK_M
 
 
 class _Delta(msgspec.Struct):
-    content: Optional[str] = None
+    content: str | None = None
 
 
 class _Choice(msgspec.Struct):
     delta: _Delta
-    finish_reason: Optional[str] = None
+    finish_reason: str | None = None
 
 
 class _Usage(msgspec.Struct):
@@ -34,22 +34,22 @@ class _Usage(msgspec.Struct):
 
 class _Chunk(msgspec.Struct):
     choices: list[_Choice] = []
-    usage: Optional[_Usage] = None
-    error: Optional[Any] = None
+    usage: _Usage | None = None
+    error: Any | None = None
 
 
 class _Msg(msgspec.Struct):
-    content: Optional[str] = None
+    content: str | None = None
 
 
 class _MChoice(msgspec.Struct):
     message: _Msg
-    finish_reason: Optional[str] = None
+    finish_reason: str | None = None
 
 
 class _Completion(msgspec.Struct):
     choices: list[_MChoice]
-    usage: Optional[_Usage] = None
+    usage: _Usage | None = None
 
 
 class _EmbItem(msgspec.Struct):
@@ -68,7 +68,7 @@ class _RDoc(msgspec.Struct):
 class _RItem(msgspec.Struct):
     index: int
     relevance_score: float
-    document: Optional[_RDoc] = None
+    document: _RDoc | None = None
 
 
 class _RResp(msgspec.Struct):
@@ -134,11 +134,11 @@ class Client:
     async def close(self) -> None:
         await self.session.close()
 
-    async def stream(self) -> tuple[str, Optional[float], int, int]:
+    async def stream(self) -> tuple[str, float | None, int, int]:
         dec = self.chunk_dec.decode
         sse = SSEDecoder()
         pieces: list[str] = []
-        t_first: Optional[float] = None
+        t_first: float | None = None
         usage = -1
         done = False
         async with self.session.post(self.url + "/chat/completions", data=self.stream_body,

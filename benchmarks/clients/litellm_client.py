@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import os
 from time import perf_counter
-from typing import Any, Optional
+from typing import Any
 
 # no network: use the bundled model cost map instead of fetching it at import
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_LOG", "ERROR")
 
-import litellm  # noqa: E402
+import litellm
 
-from benchmarks.common import API_KEY, CHAT_MODEL, EMBED_MODEL, PROMPT, RERANK_MODEL  # noqa: E402
+from benchmarks.common import API_KEY, CHAT_MODEL, EMBED_MODEL, PROMPT, RERANK_MODEL
 
 litellm.suppress_debug_info = True
 litellm.telemetry = False
@@ -43,9 +43,9 @@ class Client:
         except Exception:
             pass
 
-    async def stream(self) -> tuple[str, Optional[float], int, int]:
+    async def stream(self) -> tuple[str, float | None, int, int]:
         pieces: list[str] = []
-        t_first: Optional[float] = None
+        t_first: float | None = None
         usage = -1
         s = await litellm.acompletion(model="openai/" + CHAT_MODEL, messages=self.messages,
                                       api_base=self.url, api_key=API_KEY, stream=True,

@@ -4,7 +4,7 @@ the peers venv only."""
 from __future__ import annotations
 
 from time import perf_counter
-from typing import Any, Optional
+from typing import Any
 
 import openai
 
@@ -30,9 +30,9 @@ class Client:
     async def close(self) -> None:
         await self.client.close()
 
-    async def stream(self) -> tuple[str, Optional[float], int, int]:
+    async def stream(self) -> tuple[str, float | None, int, int]:
         pieces: list[str] = []
-        t_first: Optional[float] = None
+        t_first: float | None = None
         usage = -1
         s = await self.client.chat.completions.create(
             model=CHAT_MODEL, messages=self.messages, stream=True,

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from arun import AssistantPromptMessage, LLMResultChunk, LLMResultChunkDelta, ModelRuntime, UserPromptMessage
@@ -28,7 +29,7 @@ class FakeClock:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(0)  # let the requests already started run first, as a real sleep does
+        await anyio.lowlevel.checkpoint()  # let the requests already started run first, as a real sleep does
         self.slept.append(round(seconds, 9))
         self.now += seconds
 
@@ -40,7 +41,7 @@ async def test_closed_loop_sends_exactly_n_with_c_in_flight() -> None:
     async def request(i: int) -> Sample:
         in_flight[0] += 1
         in_flight[1] = max(in_flight[1], in_flight[0])
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         in_flight[0] -= 1
         seen.append(i)
         return Sample(0.0, 0.0)

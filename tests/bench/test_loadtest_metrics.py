@@ -3,6 +3,8 @@ goodput, SLO parsing and the Poisson schedule (no clock is read anywhere here)."
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from arun.bench.load import poisson_arrivals
@@ -104,7 +106,7 @@ def test_poisson_arrivals_are_seeded_and_bounded() -> None:
     a = poisson_arrivals(10.0, count=50, seed=7)
     assert a == poisson_arrivals(10.0, count=50, seed=7)
     assert a != poisson_arrivals(10.0, count=50, seed=8)
-    assert len(a) == 50 and a[0] == 0.0 and all(x < y for x, y in zip(a, a[1:]))
+    assert len(a) == 50 and a[0] == 0.0 and all(x < y for x, y in itertools.pairwise(a))
     timed = poisson_arrivals(10.0, duration=3.0, seed=7)
     assert timed and max(timed) < 3.0
     assert poisson_arrivals(10.0, count=5, duration=1000.0, seed=7) == a[:5]  # whichever ends first

@@ -13,10 +13,6 @@ is added.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 import msgspec
 import pytest
 
@@ -36,7 +32,6 @@ from arun import (
 from arun.entities.model import ModelType
 from arun.testing import Fault, UpstreamSimulator
 from arun.testing.cases import VALID_KEY, provider_cases
-
 
 CASES = provider_cases(model_types={ModelType.LLM: True})
 IDS = [c.provider for c in CASES]

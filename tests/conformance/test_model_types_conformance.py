@@ -18,9 +18,9 @@ from arun import (
     ModelRuntime,
 )
 from arun.entities.model import ModelType
+from arun.protocols.openai_misc import silent_wav as silent_wav_bytes
 from arun.testing import Fault, UpstreamSimulator
 from arun.testing.cases import VALID_KEY, provider_cases
-from arun.protocols.openai_misc import silent_wav as silent_wav_bytes
 
 TYPES = {ModelType.TEXT_EMBEDDING: True, ModelType.RERANK: True, ModelType.SPEECH2TEXT: True, ModelType.TTS: True, ModelType.MODERATION: True}
 CASES = provider_cases(model_types=TYPES)

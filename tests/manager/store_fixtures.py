@@ -1,4 +1,5 @@
-"""Fixtures for the credential-store suites: a SQLite temp file and a fresh PostgreSQL database.
+"""Helpers for the credential-store suites: a fresh PostgreSQL database, killing its connections
+(the fixtures built on them are in ``conftest.py``).
 
 PostgreSQL unreachable → the PostgreSQL cases skip, unless ``CI=true`` (then they fail).
 """
@@ -12,8 +13,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from arun.manager.store import CredentialStore, open_store
-
 PG_ADMIN_USERS = ("postgres", "root")
 PG_HOST = os.environ.get("ARUN_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("ARUN_TEST_PG_PORT", "5432"))
@@ -26,7 +25,7 @@ async def _admin_connection():
     for user in PG_ADMIN_USERS:
         try:
             return user, await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=user, database="postgres", timeout=3)
-        except Exception as exc:  # noqa: BLE001 - try the next user, report the last error
+        except Exception as exc:
             last = exc
     if os.environ.get("CI") == "true":
         pytest.fail(f"PostgreSQL unreachable at {PG_HOST}:{PG_PORT} in CI: {last!r}")
@@ -44,30 +43,6 @@ async def fresh_pg_database() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-
-
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    async with fresh_pg_database() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store_url(request, tmp_path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/arun.db"
-        return
-    async with fresh_pg_database() as url:
-        yield url
-
-
-@pytest.fixture
-async def store(store_url) -> AsyncIterator[CredentialStore]:
-    s = await open_store(store_url)
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def terminate_backends(url: str) -> int:

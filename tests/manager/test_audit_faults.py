@@ -18,7 +18,6 @@ from arun import ModelRuntime, UserPromptMessage
 from arun.errors import CredentialsValidateFailedError, ParameterValidationError
 from arun.manager import ModelManager, PolicyConfig, QuotaExceededError
 from arun.manager.store import open_store
-from tests.manager.store_fixtures import pg_url, store_url  # noqa: F401
 
 KEY = "sk-audit-0123456789abcdef"
 MSG = [UserPromptMessage(content="hello there")]
@@ -29,7 +28,7 @@ def creds(sim: Any, key: str = KEY) -> dict[str, str]:
 
 
 @pytest.fixture(params=[False, True], ids=["dify-rules", "policy"])
-async def manager(request: Any, store_url: str):  # noqa: F811
+async def manager(request: Any, store_url: str):
     store = await open_store(store_url)
     m = ModelManager(store=store, state="memory://", master_key=os.urandom(32), policy=PolicyConfig() if request.param else None)
     async with m:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from store_fixtures import pg_url, store, store_url  # noqa: F401 - fixtures
 
 from arun.entities import ModelType
 from arun.manager.store import (

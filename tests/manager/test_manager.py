@@ -11,14 +11,12 @@ from typing import Any
 
 import pytest
 
-from store_fixtures import pg_url, store_url  # noqa: F401 - fixtures
-
-from arun.entities.messages import UserPromptMessage
 from arun import LLMStream
+from arun.entities.messages import UserPromptMessage
 from arun.errors import (
     CredentialsValidateFailedError,
-    InvokeServerUnavailableError,
     InvokeRateLimitError,
+    InvokeServerUnavailableError,
     ModelNotFoundError,
     ProviderNotFoundError,
 )
@@ -73,7 +71,7 @@ class CountingStore:
 
 
 @pytest.fixture
-async def manager(store_url):  # noqa: F811
+async def manager(store_url):
     store = await open_store(store_url)
     m = ModelManager(store=store, state="memory://", master_key=os.urandom(32))
     async with m:
@@ -159,7 +157,7 @@ async def test_model_level_credentials_take_precedence(manager, upstream):
 # ----------------------------------------------------------------------------- cache
 
 
-async def test_second_get_model_instance_makes_no_store_query(store_url, upstream):  # noqa: F811
+async def test_second_get_model_instance_makes_no_store_query(store_url, upstream):
     inner = await open_store(store_url)
     store = CountingStore(inner)
     async with ModelManager(store=store, state="memory://", master_key=os.urandom(32)) as m:  # type: ignore[arg-type]
@@ -188,7 +186,7 @@ async def test_second_get_model_instance_makes_no_store_query(store_url, upstrea
 
 
 @pytest.mark.parametrize("state_kind", ["memory", "redis"])
-async def test_lb_three_configs_one_rate_limited(store_url, state_kind, upstream):  # noqa: F811
+async def test_lb_three_configs_one_rate_limited(store_url, state_kind, upstream):
     state = await _state(state_kind)
     store = await open_store(store_url)
     try:

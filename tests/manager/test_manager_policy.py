@@ -11,7 +11,6 @@ import uuid
 from typing import Any
 
 import pytest
-
 from store_fixtures import fresh_pg_database
 
 from arun.entities.messages import UserPromptMessage

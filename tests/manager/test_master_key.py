@@ -12,7 +12,6 @@ import os
 import shutil
 
 import pytest
-from store_fixtures import pg_url  # noqa: F401 - fixture
 
 from arun.errors import ArunError
 from arun.manager import ModelManager
@@ -101,7 +100,7 @@ async def test_failed_start_closes_what_it_opened_and_can_start_again(tmp_path):
         assert await _stored_key(m, tid) == KEY
 
 
-async def test_postgres_missing_key_file_with_tenants_refuses_to_start(pg_url, tmp_path):  # noqa: F811
+async def test_postgres_missing_key_file_with_tenants_refuses_to_start(pg_url, tmp_path):
     key_file = tmp_path / "pg-master.key"
     async with ModelManager(pg_url, "memory://", key_file=key_file) as m:
         tid = await _tenant_with_credentials(m)
@@ -119,7 +118,7 @@ async def test_postgres_missing_key_file_with_tenants_refuses_to_start(pg_url, t
         assert await _stored_key(m, tid) == KEY
 
 
-async def test_store_counts_sealed_tenants(pg_url, tmp_path):  # noqa: F811
+async def test_store_counts_sealed_tenants(pg_url, tmp_path):
     for url in (f"sqlite:///{tmp_path}/count.db", pg_url):
         store = await open_store(url)
         try:

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from store_fixtures import pg_url, store, store_url  # noqa: F401 - fixtures
 
 from arun.manager.errors import QuotaExceededError
 from arun.manager.quota import QuotaPlan, QuotaReservation
-from arun.manager.store import open_store
-from arun.manager.store import schema as schema_mod
+from arun.manager.store import open_store, schema as schema_mod
 
 
 async def _tenant(store):

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-
 import uuid
 
 import pytest
-from store_fixtures import PG_HOST, PG_PORT, pg_url, store, store_url, terminate_backends  # noqa: F401
+from store_fixtures import PG_HOST, PG_PORT, terminate_backends
 
-from arun.manager.store import QuotaChargeError, StoreError, StoreUnavailableError, open_store
-from arun.manager.store import schema as schema_mod
+from arun.manager.store import QuotaChargeError, StoreError, StoreUnavailableError, open_store, schema as schema_mod
 
 
 def _closed_port() -> int:
@@ -213,7 +211,6 @@ async def test_pg_server_unreachable_mid_run_then_back(pg_url):
 async def _kill_when_running(pg_url, marker: str) -> None:
     """Terminate the backends once a statement containing ``marker`` is running on the server."""
     import asyncpg
-
     from store_fixtures import _admin_connection
 
     _, admin = await _admin_connection()

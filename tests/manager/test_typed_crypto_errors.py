@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from store_fixtures import store_url  # noqa: F401 - fixture
 
 from arun.errors import CredentialsValidateFailedError
 from arun.manager import CredentialDecryptError, ModelManager
@@ -17,7 +16,7 @@ from arun.manager.store import open_store
 
 
 @pytest.fixture
-async def manager(store_url):  # noqa: F811
+async def manager(store_url):
     store = await open_store(store_url)
     async with ModelManager(store=store, state="memory://", master_key=os.urandom(32)) as m:
         yield m

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from arun import UserPromptMessage
@@ -30,7 +31,7 @@ def openai_target(url: str, keys: list[str] = KEYS, *, strategy: Any = "round_ro
     return Target("openai", model, configs, strategy=strategy)
 
 
-def anthropic_target(url: str, keys: list[str] = ["ant-a"], model: str = "claude-3-5-haiku-20241022") -> Target:
+def anthropic_target(url: str, keys: Sequence[str] = ("ant-a",), model: str = "claude-3-5-haiku-20241022") -> Target:
     configs = [CredentialConfig(k, {"anthropic_api_key": k, "anthropic_api_url": url}) for k in keys]
     return Target("anthropic", model, configs)
 

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from policy_helpers import CHAT, expected, messages, openai_target, anthropic_target
+from policy_helpers import CHAT, anthropic_target, expected, messages, openai_target
 
 from arun import HttpConfig, ModelRuntime
 from arun.errors import (
@@ -56,7 +56,6 @@ async def test_chaos_5000_requests() -> None:
     rng = random.Random(20240607)
     counts: Counter[str] = Counter()
     totals = Counter()
-    lock_free_traces: list[Any] = []
 
     def on_trace(trace: Any) -> None:
         totals["retries"] += trace.retries

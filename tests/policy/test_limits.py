@@ -28,9 +28,9 @@ from arun.policy.limits import (
     MemoryLimiter,
     Permit,
     RateLimitHeaders,
+    open_limiter,
     parse_duration,
     parse_rate_limit_headers,
-    open_limiter,
 )
 from arun.state import StateUnavailableError
 from arun.testing.services import require_service
@@ -480,7 +480,7 @@ async def test_cancelled_waiter_does_not_wedge_the_queue(make):
 
 
 async def test_a_small_request_does_not_overtake_a_waiting_large_one():
-    lim, clock = memory(window=5.0)
+    lim, _clock = memory(window=5.0)
     spec = LimitSpec(tpm=100)
     first = await lim.acquire(K, spec, 60)
     large = asyncio.create_task(lim.acquire(K, spec, 60))
@@ -514,7 +514,7 @@ async def test_deadline_passed_in_the_queue_reports_what_the_head_waits_for():
 
 
 async def test_a_too_large_request_fails_at_once_even_behind_others():
-    lim, clock = memory()
+    lim, _clock = memory()
     spec = LimitSpec(tpm=100, max_in_flight=1)
     held = await lim.acquire(K, spec, 10)
     queued = asyncio.create_task(lim.acquire(K, spec, 10))
@@ -528,7 +528,7 @@ async def test_a_too_large_request_fails_at_once_even_behind_others():
 
 
 async def test_closing_fails_every_waiter():
-    lim, clock = memory()
+    lim, _clock = memory()
     spec = LimitSpec(max_in_flight=1)
     await lim.acquire(K, spec, 1)
     waiters = [asyncio.create_task(lim.acquire(K, spec, 1)) for _ in range(3)]

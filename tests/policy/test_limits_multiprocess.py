@@ -33,6 +33,7 @@ import uuid
 from bisect import bisect_left
 
 import pytest
+
 from arun.testing.services import require_service
 
 WINDOW = 4.0  # seconds: the test's "minute"

@@ -58,7 +58,7 @@ async def test_failure_before_first_chunk_is_invisible(fault: Fault) -> None:
         traces = []
         router = _router(rt, on_trace=traces.append)
         stream = await router.invoke(openai_target(sim.url), messages(), stream=True)
-        text, pieces = await _text(stream)
+        text, _pieces = await _text(stream)
         assert text == expected()
         assert stream.outcome == "completed" and stream.usage is not None
         assert sim.stats.total == 2

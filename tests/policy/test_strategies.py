@@ -106,7 +106,7 @@ async def test_weighted_through_the_router() -> None:
     async with UpstreamSimulator() as sim, ModelRuntime() as rt:
         router = PolicyRouter(rt, retry=FAST, cooldowns=SHORT_COOL)
         tgt = openai_target(sim.url, ["sk-a", "sk-b"], strategy="weighted", weights=[1, 3])
-        for i in range(40):
+        for _ in range(40):
             await router.invoke(tgt, messages(), stream=False)
         assert sim.stats.by_key == {"sk-a": 10, "sk-b": 30}
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from arun.testing.content import embedding_vector, rerank_score
-
 from simhelpers import ANTHROPIC_HEADERS, jloads, parse_sse
+
+from arun.testing.content import embedding_vector, rerank_score
 
 A_TOOLS = [{"name": "get_weather", "description": "w",
             "input_schema": {"type": "object", "properties": {"city": {"type": "string"}, "n": {"type": "number"}}}}]

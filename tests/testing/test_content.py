@@ -19,7 +19,7 @@ from arun.testing.content import (
 
 
 def conv(**kw):
-    base = dict(texts=["hello big world"], n_messages=1, last_role="user", last_user_text="hello big world", tool_results=[])
+    base = {"texts": ["hello big world"], "n_messages": 1, "last_role": "user", "last_user_text": "hello big world", "tool_results": []}
     base.update(kw)
     return Conversation(**base)
 

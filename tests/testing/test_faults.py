@@ -9,11 +9,10 @@ import time
 import aiohttp
 import msgspec
 import pytest
+from simhelpers import ANTHROPIC_HEADERS, OPENAI_KEY, jloads, parse_sse
 
 from arun.testing import Fault, SimulatorConfig, UpstreamSimulator
 from arun.testing.faults import FaultQueue
-
-from simhelpers import ANTHROPIC_HEADERS, OPENAI_KEY, jloads, parse_sse
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three four five"}]}
 STREAM = {**CHAT, "stream": True}

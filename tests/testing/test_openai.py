@@ -5,11 +5,10 @@ import math
 import struct
 
 import aiohttp
+from simhelpers import OPENAI_KEY, jloads, parse_sse
 
 from arun.testing import SimulatorConfig, UpstreamSimulator
 from arun.testing.content import embedding_vector, prompt_tokens
-
-from simhelpers import OPENAI_KEY, jloads, parse_sse
 
 TOOLS = [
     {"type": "function", "function": {"name": "get_weather", "parameters": {

@@ -239,7 +239,7 @@ event: content_block_delta
 data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Checking."}}
 
 event: content_block_stop
-data: {"type":"content_block_stop","index":0   }   
+data: {"type":"content_block_stop","index":0   }
 
 event: content_block_start
 data: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01","name":"get_weather","input":{}}}
@@ -260,7 +260,7 @@ event: message_delta
 data: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":65}}
 
 event: message_stop
-data: {"type":"message_stop"          } 
+data: {"type":"message_stop"          }
 
 """
 
@@ -287,7 +287,7 @@ def run_stream(raw: bytes, piece: int | None = None) -> tuple[list, MessagesStre
 @pytest.mark.parametrize("crlf", [False, True])
 def test_stream_example(piece, crlf):
     raw = STREAM.replace(b"\n", b"\r\n") if crlf else STREAM
-    chunks, asm = run_stream(raw, piece)
+    chunks, _asm = run_stream(raw, piece)
     assert [c.delta.message.content for c in chunks[:-1]] == ["Checking."]
     final = chunks[-1]
     assert final.delta.finish_reason == "tool_use"

@@ -60,4 +60,4 @@ def test_ndjson_lines_across_boundaries():
     for cut in range(1, len(data)):
         d = NDJSONDecoder()
         lines = d.feed(data[:cut]) + d.feed(data[cut:]) + d.close()
-        assert [l.strip() for l in lines] == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
+        assert [line.strip() for line in lines] == [b'{"a":1}', b'{"b":2}', b'{"c":3}']

@@ -15,7 +15,6 @@ import pytest
 import arun
 from arun import errors
 
-
 #: Classes that were ValueErrors before the tree existed: Dify code catches them as ValueError.
 _STILL_VALUE_ERRORS = [
     "arun.errors.InvokeError",
@@ -54,10 +53,7 @@ def test_the_walk_finds_the_whole_library():
 
 @pytest.mark.parametrize(
     "name",
-    [
-        n
-        for n in sorted(_CLASSES)
-    ],
+    sorted(_CLASSES),
 )
 def test_every_arun_exception_is_an_arun_error(name):
     assert issubclass(_CLASSES[name], errors.ArunError)
@@ -108,7 +104,7 @@ async def test_configuration_mistakes_are_in_the_tree_and_keep_their_old_base() 
         get_encoding("no_such_encoding")
     rt = ModelRuntime()
     with pytest.raises(errors.NotStartedError, match="not started") as started:
-        rt.http.session  # noqa: B018 - the property raises before start
+        rt.http.session
     assert isinstance(started.value, RuntimeError) and isinstance(started.value, errors.ArunError)
     async with rt:
         router = PolicyRouter(rt)

@@ -1,6 +1,5 @@
 """Strict lint of every manifest we ship, and every model loads into an entity."""
 
-from pathlib import Path
 
 import pytest
 

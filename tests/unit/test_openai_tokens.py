@@ -11,8 +11,8 @@ from arun import (
     ToolCall,
     ToolCallFunction,
     UserPromptMessage,
+    tokenizers as tk,
 )
-from arun import tokenizers as tk
 from arun.protocols.openai_tokens import num_tokens_for_tools, num_tokens_from_messages
 
 WEATHER_TOOL = PromptMessageTool(

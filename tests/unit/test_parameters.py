@@ -1,12 +1,12 @@
 """Parameter validation: Dify's exact semantics and messages (no coercion, no clamping)."""
 
+import msgspec
 import pytest
 
 from arun.entities.model import ParameterRule
 from arun.errors import ParameterValidationError
 from arun.parameters import validate_parameters
 from arun.schema.loader import merge_rule_template
-import msgspec
 
 
 def rule(**kw):

@@ -67,7 +67,7 @@ class SqliteStore(SqlStore):
         return f"SqliteStore({self.path!r})"
 
     async def open(self) -> SqliteStore:
-        if self.path != ":memory:" and not os.path.isdir(os.path.dirname(os.path.abspath(self.path))):
+        if self.path != ":memory:" and not os.path.isdir(os.path.dirname(os.path.abspath(self.path))):  # noqa: ASYNC240 - once, at open
             raise StoreUnavailableError(f"SQLite database unavailable: directory of {self.path!r} does not exist")
         try:
             pending = aiosqlite.connect(self.path, isolation_level=None)

@@ -26,10 +26,10 @@ from arun.testing.profiles import Profile
 from arun.testing.profiles.common import openai_error
 
 if TYPE_CHECKING:
-    from arun.testing.simulator import Ctx
     from aiohttp import web
 
     from arun.testing.simulator import Ctx
+
 
 #: models that take input_type (query / passage)
 ASYMMETRIC = ("nvidia/nv-embedqa-", "nvidia/llama-nemotron-embed-", "nvidia/llama-3.2-nv-embedqa-", "NV-Embed-QA")

@@ -105,16 +105,16 @@ def build_schema(model: str, credentials: Mapping[str, Any], info: ModelDescript
         features.append(ModelFeature.STREAM_TOOL_CALL)
     if vision == "support":
         features.append(ModelFeature.VISION)
-    F, I = ParameterType.FLOAT, ParameterType.INT
+    FLOAT, INT = ParameterType.FLOAT, ParameterType.INT
     rules = [
-        ParameterRule(name="temperature", use_template="temperature", label=_label("Temperature", "温度"), type=F),
-        ParameterRule(name="top_p", use_template="top_p", label=_label("Top P", "Top P"), type=F),
-        ParameterRule(name="max_tokens", use_template="max_tokens", label=_label("Max Tokens", "最大生成长度"), type=I,
+        ParameterRule(name="temperature", use_template="temperature", label=_label("Temperature", "温度"), type=FLOAT),
+        ParameterRule(name="top_p", use_template="top_p", label=_label("Top P", "Top P"), type=FLOAT),
+        ParameterRule(name="max_tokens", use_template="max_tokens", label=_label("Max Tokens", "最大生成长度"), type=INT,
                       min=1, max=context, default=min(512, context), precision=0),
         ParameterRule(name="presence_penalty", use_template="presence_penalty", label=_label("Presence Penalty", "存在惩罚"),
-                      type=F, default=0.0, min=-2.0, max=2.0, precision=2),
+                      type=FLOAT, default=0.0, min=-2.0, max=2.0, precision=2),
         ParameterRule(name="frequency_penalty", use_template="frequency_penalty", label=_label("Frequency Penalty", "频率惩罚"),
-                      type=F, default=0.0, min=-2.0, max=2.0, precision=2),
+                      type=FLOAT, default=0.0, min=-2.0, max=2.0, precision=2),
         ParameterRule(name="think", label=_label("Thinking", "思考模式"), type=ParameterType.BOOLEAN,
                       help=_label("Hybrid-thinking models: turn thinking on or off (Xinference's enable_thinking).",
                                   "混合思考模型：开启或关闭思考（Xinference 的 enable_thinking）。")),

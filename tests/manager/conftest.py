@@ -1,0 +1,38 @@
+"""Fixtures of the credential-store suites: ``pg_url`` (a fresh PostgreSQL database),
+``store_url`` (SQLite temp file and PostgreSQL, one case each) and ``store`` (opened on it).
+
+PostgreSQL unreachable → the PostgreSQL cases skip, unless ``CI=true`` (then they fail).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from store_fixtures import fresh_pg_database
+
+from arun.manager.store import CredentialStore, open_store
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    async with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store_url(request, tmp_path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/arun.db"
+        return
+    async with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def store(store_url) -> AsyncIterator[CredentialStore]:
+    s = await open_store(store_url)
+    try:
+        yield s
+    finally:
+        await s.close()
