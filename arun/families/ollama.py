@@ -155,7 +155,7 @@ class OllamaChatLLM(FamilyModel, LargeLanguageModel):
             self.error_mapper(classify_error),
             stream,
             lambda raw: parse_chat_response(provider, raw, model, prompt_messages, usage_fn),
-            lambda resp: _iterate(resp, OllamaStreamAssembler(provider, model, prompt_messages, usage_fn)),
+            lambda resp: _iterate(resp, OllamaStreamAssembler(provider, model, prompt_messages, usage_fn, incremental_tool_calls=bool(extras and extras.incremental_tool_calls))),
         )
 
     async def get_num_tokens(

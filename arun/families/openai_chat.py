@@ -248,7 +248,7 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
             stream,
             parse,
             lambda resp: iterate_chat_stream(
-                resp, ChatStreamAssembler(provider, model, prompt_messages, usage_fn, think_tags=think)
+                resp, ChatStreamAssembler(provider, model, prompt_messages, usage_fn, think_tags=think, incremental_tool_calls=bool(extras and extras.incremental_tool_calls))
             ),
         )
 

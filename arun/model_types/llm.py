@@ -108,13 +108,20 @@ class LargeLanguageModel(AIModel):
         *,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        incremental_tool_calls: bool = False,
     ) -> LLMResult | LLMStream:
         """Invoke the model: an :class:`LLMResult`, or (``stream=True``) an :class:`LLMStream` of chunks.
 
         ``extra_headers`` / ``extra_body`` add request headers and body fields for this call only
-        (never the headers that carry the credentials).
+        (never the headers that carry the credentials).  ``incremental_tool_calls=True`` streams
+        tool calls as :class:`~arun.entities.messages.ToolCallDelta` fragments by index as they
+        arrive instead of assembled on the final chunk (``LLMStream.result()`` assembles them).
         """
-        extras = check_extras(extra_headers, extra_body) if extra_headers is not None or extra_body is not None else None
+        extras = (
+            check_extras(extra_headers, extra_body, incremental_tool_calls)
+            if extra_headers is not None or extra_body is not None or incremental_tool_calls
+            else None
+        )
         schema, messages, params, tool_list, stop_list = await self.check_inputs(
             model, credentials, prompt_messages, model_parameters, tools, stop
         )

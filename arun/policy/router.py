@@ -201,6 +201,7 @@ class PolicyRouter:
         tools: Sequence[PromptMessageTool] | None = ..., stop: Sequence[str] | None = ..., stream: Literal[True] = ...,
         user: str | None = ..., callbacks: Sequence[Any] | None = ..., *, extra_headers: Mapping[str, str] | None = ...,
         extra_body: Mapping[str, Any] | None = ..., on_trace: Callable[[Trace], Any] | None = ...,
+        incremental_tool_calls: bool = ...,
     ) -> LLMStream: ...
 
     @overload
@@ -209,6 +210,7 @@ class PolicyRouter:
         tools: Sequence[PromptMessageTool] | None = ..., stop: Sequence[str] | None = ..., *, stream: Literal[False],
         user: str | None = ..., callbacks: Sequence[Any] | None = ..., extra_headers: Mapping[str, str] | None = ...,
         extra_body: Mapping[str, Any] | None = ..., on_trace: Callable[[Trace], Any] | None = ...,
+        incremental_tool_calls: bool = ...,
     ) -> LLMResult: ...
 
     @overload
@@ -217,6 +219,7 @@ class PolicyRouter:
         tools: Sequence[PromptMessageTool] | None = ..., stop: Sequence[str] | None = ..., stream: bool = ...,
         user: str | None = ..., callbacks: Sequence[Any] | None = ..., *, extra_headers: Mapping[str, str] | None = ...,
         extra_body: Mapping[str, Any] | None = ..., on_trace: Callable[[Trace], Any] | None = ...,
+        incremental_tool_calls: bool = ...,
     ) -> LLMResult | LLMStream: ...
 
     async def invoke(
@@ -233,13 +236,17 @@ class PolicyRouter:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         on_trace: Callable[[Trace], Any] | None = None,
+        incremental_tool_calls: bool = False,
     ) -> LLMResult | LLMStream:
-        """An :class:`LLMResult`, or (``stream=True``) an :class:`LLMStream` past its commit point."""
+        """An :class:`LLMResult`, or (``stream=True``) an :class:`LLMStream` past its commit point
+        (``incremental_tool_calls``: see :meth:`LargeLanguageModel.invoke`)."""
         route = route if isinstance(route, Route) else Route(route)
         params = dict(model_parameters or {})
         messages = list(prompt_messages)
         prompt_est = estimate_prompt_tokens(messages, tools)
-        extras = {"extra_headers": extra_headers, "extra_body": extra_body}
+        extras: dict[str, Any] = {"extra_headers": extra_headers, "extra_body": extra_body}
+        if incremental_tool_calls:
+            extras["incremental_tool_calls"] = True
 
         def tokens_for(target: Target) -> int:
             mt = params.get("max_tokens")
