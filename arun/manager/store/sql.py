@@ -42,6 +42,7 @@ from arun.manager.store.base import (
     origin_model_type,
     to_utc,
 )
+from arun.manager.store.keys_sql import KeysSqlMixin
 
 __all__ = ["SqlStore"]
 
@@ -134,7 +135,7 @@ _LOST = {
 }  # fmt: skip
 
 
-class SqlStore(CredentialStore):
+class SqlStore(KeysSqlMixin, CredentialStore):
     """CRUD in portable SQL (PostgreSQL ≥ 9.5 / SQLite ≥ 3.35: ON CONFLICT, RETURNING)."""
 
     #: Row lock of a SELECT inside a transaction (SQLite's ``BEGIN IMMEDIATE`` already locks the database).
