@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from arun.gateway import translate as T
-from arun.gateway.app import GATEWAY
+from arun.gateway.app import CALL, GATEWAY
 from arun.gateway.errors import GatewayError, anthropic_error_event
 from arun.gateway.streaming import serve_stream
 from arun.policy.router import estimate_prompt_tokens
@@ -24,7 +24,7 @@ __all__ = ["register"]
 
 async def messages(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
-    call = request["call"]
+    call = request[CALL]
     vk = await gw.authenticate(request, call)
     req: T.MessagesRequest = T.decode(T.MessagesRequest, await gw.json_body(request))
     if req.max_tokens < 1:

@@ -42,12 +42,13 @@ from arun.gateway.metrics import Registry
 from arun.manager.store import SpendRecord
 from arun.redact import redact
 
-__all__ = ["Gateway", "Call", "ModelInfo", "create_app", "serve", "GATEWAY"]
+__all__ = ["Gateway", "Call", "ModelInfo", "create_app", "serve", "GATEWAY", "CALL"]
 
 log = logging.getLogger("arun.gateway")
 access_log = logging.getLogger("arun.gateway.access")
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("arun_gateway")
+CALL: web.RequestKey[Call] = web.RequestKey("arun_call")
 
 _KINDS = {
     "llm": ModelType.LLM, "text-embedding": ModelType.TEXT_EMBEDDING, "rerank": ModelType.RERANK,
@@ -148,8 +149,10 @@ class Gateway:
 
         cfg = self.config
         p = cfg.policy
+        from arun.policy.retry import RetryPolicy
+
         policy = PolicyConfig(enabled=p.enabled, strategy=p.strategy, first_chunk_timeout=p.first_chunk_timeout,
-                              wait_deadline=p.wait_deadline) if p.enabled else None  # fmt: skip
+                              wait_deadline=p.wait_deadline, retry=RetryPolicy(max_retries=p.max_retries)) if p.enabled else None  # fmt: skip
         self.manager = ModelManager(cfg.store, cfg.state, self._runtime, master_key=self._master_key, policy=policy)
         await self.manager.start()
         state = self.manager.state
@@ -477,7 +480,7 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     if not path.startswith("/v1/"):  # health, metrics
         return await handler(request)
     call = Call(_rid(), request.match_info.route.resource.canonical if request.match_info.route.resource else path)
-    request["call"] = call
+    request[CALL] = call
     gw.m_inflight.add(1)
     try:
         resp = await handler(request)
@@ -549,15 +552,15 @@ def create_app(gw: Gateway) -> web.Application:
 
 
 async def run_gateway(gw: Gateway, host: str, port: int, *, ready: Callable[[int], None] | None = None,
-                      stop: asyncio.Event | None = None, reuse_port: bool = False) -> None:  # fmt: skip
-    """Start, listen until ``stop`` (or SIGTERM / SIGINT), then shut down gracefully."""
+                      stop: asyncio.Event | None = None, reuse_port: bool = False, signals: bool = True) -> None:  # fmt: skip
+    """Start, listen until ``stop`` (or SIGTERM / SIGINT when ``signals``), then shut down gracefully."""
     await gw.start()
     runner = web.AppRunner(create_app(gw), access_log=None, handle_signals=False, handler_cancellation=True,
                            shutdown_timeout=gw.config.shutdown_grace)  # fmt: skip
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT) if signals else ():
         try:
             loop.add_signal_handler(sig, stop.set)
             installed.append(sig)

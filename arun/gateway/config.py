@@ -149,6 +149,8 @@ class PolicySettings(_Strict):
 
     enabled: bool = True
     strategy: str = "round_robin"
+    #: retries of a failed upstream call (rotations to other credentials are budgeted apart)
+    max_retries: int = Field(default=2, ge=0)
     first_chunk_timeout: float | None = None
     wait_deadline: float = 0.0
 

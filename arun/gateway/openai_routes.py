@@ -25,7 +25,7 @@ import msgspec
 from aiohttp import BodyPartReader, web
 
 from arun.gateway import translate as T
-from arun.gateway.app import GATEWAY, Call, Gateway
+from arun.gateway.app import CALL, GATEWAY, Call, Gateway
 from arun.gateway.errors import GatewayError, sse_error_event
 from arun.gateway.streaming import serve_stream
 from arun.policy.router import estimate_prompt_tokens
@@ -36,7 +36,7 @@ _JSON = "application/json"
 
 
 def _ctx(request: web.Request) -> tuple[Gateway, Call]:
-    return request.app[GATEWAY], request["call"]
+    return request.app[GATEWAY], request[CALL]
 
 
 def _max_tokens(params: dict[str, Any], info: Any) -> int:

@@ -32,6 +32,7 @@ class SpendLog:
         self._rows: deque[SpendRecord] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
         self._closed = False
         self.dropped = 0
         self.written = 0
@@ -56,12 +57,13 @@ class SpendLog:
 
     async def flush(self) -> None:
         """Write every queued row now (raises the store's error when it fails; the rows stay queued)."""
-        while self._rows:
-            part = [self._rows[i] for i in range(min(self.batch, len(self._rows)))]
-            await self.store.add_spend(part)
-            for _ in part:
-                self._rows.popleft()
-            self.written += len(part)
+        async with self._lock:
+            while self._rows:
+                part = [self._rows[i] for i in range(min(self.batch, len(self._rows)))]
+                await self.store.add_spend(part)
+                for _ in part:
+                    self._rows.popleft()
+                self.written += len(part)
 
     async def _run(self) -> None:
         while not self._closed:
@@ -78,13 +80,10 @@ class SpendLog:
 
     async def aclose(self) -> None:
         self._closed = True
+        self._wake.set()
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            await task  # not cancelled: a write in flight finishes (cancelling it could leave a transaction open)
         try:
             await self.flush()
         except Exception as exc:  # noqa: BLE001 - shutting down: say what was lost

@@ -444,7 +444,7 @@ class CompletionRequest(msgspec.Struct, kw_only=True):
 
 class EmbeddingRequest(msgspec.Struct, kw_only=True):
     model: str
-    input: str | list[str] | list[int] | list[list[int]]
+    input: str | list[Any]
     encoding_format: str | None = None
     dimensions: int | None = None
     user: str | None = None
