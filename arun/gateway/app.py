@@ -150,9 +150,12 @@ class Gateway:
         cfg = self.config
         p = cfg.policy
         from arun.policy.retry import RetryPolicy
+        from arun.policy.routes import Cooldowns
 
-        policy = PolicyConfig(enabled=p.enabled, strategy=p.strategy, first_chunk_timeout=p.first_chunk_timeout,
-                              wait_deadline=p.wait_deadline, retry=RetryPolicy(max_retries=p.max_retries)) if p.enabled else None  # fmt: skip
+        policy = PolicyConfig(
+            enabled=p.enabled, strategy=p.strategy, first_chunk_timeout=p.first_chunk_timeout, wait_deadline=p.wait_deadline,
+            retry=RetryPolicy(max_retries=p.max_retries), cooldowns=Cooldowns(single_config=p.cool_lone_credential),
+        ) if p.enabled else None  # fmt: skip
         self.manager = ModelManager(cfg.store, cfg.state, self._runtime, master_key=self._master_key, policy=policy)
         await self.manager.start()
         state = self.manager.state
@@ -299,7 +302,7 @@ class Gateway:
                 raise GatewayError(404, f"The model `{name}` does not exist or you do not have access to it.",
                                    code="model_not_found", param="model") from None  # fmt: skip
             provider, model = found
-        if not vk.allows(name, f"{provider}/{model}"):
+        if not self.allows(vk, name, f"{provider}/{model}"):
             raise GatewayError(403, f"This key may not use the model `{name}`.", type="permission_error",
                                code="model_not_allowed", param="model")  # fmt: skip
         call.provider, call.model = provider, model
@@ -310,6 +313,13 @@ class Gateway:
             got = (inst, await self._info(inst))
             self._infos[ikey] = got
         return inst, got[1]
+
+    def allows(self, vk: VirtualKey, name: str, target: str) -> bool:
+        """The key's scope: the name called, its ``provider/model``, or an alias in the scope that names it."""
+        scope = vk.models
+        if scope is None or name in scope or target in scope:
+            return True
+        return any((a := self.aliases.get(n)) is not None and a.target == target for n in scope)
 
     async def _info(self, inst: Any) -> ModelInfo:
         from arun.pricing import rates
@@ -329,35 +339,40 @@ class Gateway:
 
     async def admit(self, call: Call, vk: VirtualKey, tokens: int, price_e7: int) -> None:
         """The key's rpm/tpm permit and budget reservation, before the upstream call."""
-        if vk.rpm is not None or vk.tpm is not None:
-            from arun.policy.limits import LimitSpec
+        await self.limit(call, vk, tokens)
+        await self.reserve(call, vk, price_e7)
 
-            spec = LimitSpec(rpm=vk.rpm, tpm=vk.tpm)
-            try:
-                call.permit = await self.limiter.acquire(f"key:{vk.id}", spec, tokens,
-                                                         deadline=self.config.limit_wait)  # fmt: skip
-            except Exception as exc:
-                from arun.policy.limits import LimitExceededError
+    async def limit(self, call: Call, vk: VirtualKey, tokens: int) -> None:
+        """The key's rpm/tpm permit (cache hits count as requests too; they settle 0 tokens)."""
+        if (vk.rpm is None and vk.tpm is None) or call.permit is not None:
+            return
+        from arun.policy.limits import LimitExceededError, LimitSpec
 
-                if isinstance(exc, LimitExceededError):
-                    raise GatewayError(429, f"Rate limit reached for this key ({exc.reason}).", type="rate_limit_error",
-                                       code="rate_limit_exceeded", retry_after=exc.retry_after if exc.retry_after is not None else 1.0) from None  # fmt: skip
-                raise
-        if vk.budget_e7 is not None:
-            store = self.manager.store
+        try:
+            call.permit = await self.limiter.acquire(f"key:{vk.id}", LimitSpec(rpm=vk.rpm, tpm=vk.tpm), tokens,
+                                                     deadline=self.config.limit_wait)  # fmt: skip
+        except LimitExceededError as exc:
+            raise GatewayError(429, f"Rate limit reached for this key ({exc.reason}).", type="rate_limit_error",
+                               code="rate_limit_exceeded", retry_after=exc.retry_after if exc.retry_after is not None else 1.0) from None  # fmt: skip
 
-            async def seed() -> int:
-                rec = await store.get_virtual_key(vk.id)
-                return int(rec.spent_e7) if rec is not None else 0
+    async def reserve(self, call: Call, vk: VirtualKey, price_e7: int) -> None:
+        """Reserve the estimated price against the key's budget (atomically, shared through the state)."""
+        if vk.budget_e7 is None or call.reserved:
+            return
+        store = self.manager.store
 
-            ok, spent, reserved = await self.budgets.reserve(vk.id, call.rid, price_e7, vk.budget_e7, seed)
-            if not ok:
-                raise GatewayError(
-                    429, f"Budget exceeded for this key: spent {from_e7(spent)} of {from_e7(vk.budget_e7)} {vk.currency}"
-                    f" ({from_e7(reserved)} reserved by requests in flight).", type="insufficient_quota",
-                    code="budget_exceeded", should_retry=False,
-                )  # fmt: skip
-            call.reserved = True
+        async def seed() -> int:
+            rec = await store.get_virtual_key(vk.id)
+            return int(rec.spent_e7) if rec is not None else 0
+
+        ok, spent, reserved = await self.budgets.reserve(vk.id, call.rid, price_e7, vk.budget_e7, seed)
+        if not ok:
+            raise GatewayError(
+                429, f"Budget exceeded for this key: spent {from_e7(spent)} of {from_e7(vk.budget_e7)} {vk.currency}"
+                f" ({from_e7(reserved)} reserved by requests in flight).", type="insufficient_quota",
+                code="budget_exceeded", should_retry=False,
+            )  # fmt: skip
+        call.reserved = True
 
     async def finish(self, call: Call) -> None:
         """Settle the permit and the budget with the real use, write the spend row, metrics, the access log."""
@@ -372,7 +387,7 @@ class Gateway:
         try:
             if call.permit is not None:
                 try:
-                    await call.permit.settle(call.prompt_tokens + call.completion_tokens)
+                    await call.permit.settle(0 if call.cache == "hit" else call.prompt_tokens + call.completion_tokens)
                 finally:
                     await call.permit.release()
             if call.reserved and vk is not None:
@@ -540,11 +555,6 @@ def create_app(gw: Gateway) -> web.Application:
     app.router.add_get("/metrics", _metrics)
     openai_routes.register(app)
     anthropic_routes.register(app)
-
-    async def _not_found(request: web.Request) -> web.StreamResponse:
-        raise GatewayError(404, f"Unknown route {request.method} {request.path}.", code="unknown_route")
-
-    app.router.add_route("*", "/v1/{tail:.*}", _not_found)
     return app
 
 

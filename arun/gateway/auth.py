@@ -68,9 +68,6 @@ class VirtualKey:
         return cls(rec.id, rec.name, rec.tenant_id, frozenset(rec.models) if rec.models is not None else None,
                    rec.rpm, rec.tpm, rec.budget_e7, rec.currency, rec.revoked_at is not None)  # fmt: skip
 
-    def allows(self, *names: str) -> bool:
-        return self.models is None or any(n in self.models for n in names)
-
 
 def bearer(headers: Mapping[str, str]) -> str | None:
     """The key of a request: ``Authorization: Bearer <key>``, else ``x-api-key`` (Anthropic clients)."""

@@ -82,6 +82,9 @@ class ProviderSettings(_Strict):
 
 
 class AliasSettings(_Strict):
+    """A client-facing name for ``target``.  ``fallbacks`` become the target model's fallback chain
+    for the tenant (stored per model by the manager), so they apply to every name that reaches it."""
+
     target: str
     fallbacks: list[str] = []
 
@@ -151,6 +154,9 @@ class PolicySettings(_Strict):
     strategy: str = "round_robin"
     #: retries of a failed upstream call (rotations to other credentials are budgeted apart)
     max_retries: int = Field(default=2, ge=0)
+    #: cool a model's only credential after a rate limit / auth / connection failure, so the requests
+    #: that follow get a fast 429 / 503 with Retry-After instead of hitting the upstream again
+    cool_lone_credential: bool = True
     first_chunk_timeout: float | None = None
     wait_deadline: float = 0.0
 

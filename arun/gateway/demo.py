@@ -44,7 +44,7 @@ def demo_config(upstream_url: str, key: str, *, host: str = "127.0.0.1", port: i
             "anthropic": {"credentials": {"anthropic_api_key": "sk-ant-demo-upstream", "anthropic_api_url": upstream_url}},
             "jina": {"credentials": {"api_key": "jina_demo_upstream", "base_url": upstream_url + "/v1"}},
         },
-        "aliases": {**DEMO_ALIASES, "smart": {"target": "openai/gpt-4o", "fallbacks": ["anthropic/claude-sonnet-4-20250514"]}},
+        "aliases": dict(DEMO_ALIASES),
         "keys": [{"name": "demo", "key": key}],
     }  # fmt: skip
     raw.update(overrides)

@@ -90,12 +90,13 @@ async def chat(request: web.Request) -> web.StreamResponse:
     tools = T.chat_tools(req.tools, req.tool_choice)
     params, extra = T.chat_parameters(req, info.rule_names, info.openai_family)
     stop = T.stop_words(req.stop)
+    prompt = estimate_prompt_tokens(messages, tools)
+    completion = _max_tokens(params, info)
+    await gw.limit(call, vk, prompt + completion)
     key, hit = (None, None) if req.stream else await _cached(gw, request, call, "chat", req)
     if hit is not None:
         return hit
-    prompt = estimate_prompt_tokens(messages, tools)
-    completion = _max_tokens(params, info)
-    await gw.admit(call, vk, prompt + completion, info.price_e7(prompt, completion))
+    await gw.reserve(call, vk, info.price_e7(prompt, completion))
     if req.stream:
         stream = await inst.invoke_llm(messages, params, tools, stop, stream=True, user=req.user, extra_body=extra,
                                        incremental_tool_calls=True)  # fmt: skip
@@ -169,11 +170,12 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     if req.dimensions is not None and req.dimensions <= 0:
         raise GatewayError(400, "dimensions must be a positive integer", param="dimensions", code="invalid_value")
     inst, info = await gw.instance(call, vk, req.model, "text-embedding")
+    tokens = sum(len(t) for t in texts) // 4 + len(texts)
+    await gw.limit(call, vk, tokens)
     key, hit = await _cached(gw, request, call, "embeddings", req)
     if hit is not None:
         return hit
-    tokens = sum(len(t) for t in texts) // 4 + len(texts)
-    await gw.admit(call, vk, tokens, info.price_e7(tokens, 0))
+    await gw.reserve(call, vk, info.price_e7(tokens, 0))
     extra = {"dimensions": req.dimensions} if req.dimensions is not None else None
     result = await inst.invoke_text_embedding(texts, user=req.user, extra_body=extra)
     u = result.usage
@@ -361,7 +363,7 @@ async def _listing(gw: Gateway, tenant_id: str) -> list[dict[str, Any]]:
 async def models(request: web.Request) -> web.StreamResponse:
     gw, call = _ctx(request)
     vk = await gw.authenticate(request, call)
-    data = [e for e in await _listing(gw, vk.tenant_id) if vk.allows(e["id"], e["arun"].get("alias_of", e["id"]))]
+    data = [e for e in await _listing(gw, vk.tenant_id) if gw.allows(vk, e["id"], e["arun"].get("alias_of", e["id"]))]
     return web.Response(body=msgspec.json.encode({"object": "list", "data": data}), content_type=_JSON)
 
 
@@ -370,7 +372,7 @@ async def model(request: web.Request) -> web.StreamResponse:
     vk = await gw.authenticate(request, call)
     name = request.match_info["model"]
     for e in await _listing(gw, vk.tenant_id):
-        if e["id"] == name and vk.allows(e["id"], e["arun"].get("alias_of", e["id"])):
+        if e["id"] == name and gw.allows(vk, e["id"], e["arun"].get("alias_of", e["id"])):
             return web.Response(body=msgspec.json.encode(e), content_type=_JSON)
     raise GatewayError(404, f"The model `{name}` does not exist or you do not have access to it.", code="model_not_found",
                        param="model")  # fmt: skip

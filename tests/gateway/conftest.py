@@ -1,9 +1,9 @@
 """Fixtures: the gateway running on a real socket in front of the upstream simulator.
 
 ``gateway`` serves the demo configuration (openai, anthropic and jina on the simulator) from
-a fresh SQLite store with a key cache TTL of 0 (a revoked key fails at once), no retries (so
-an injected upstream fault reaches the client as the one answer it produced) and the response
-cache on.  ``make_gateway(**overrides)`` builds another one.  Every test leaves the runtime's
+a fresh SQLite store with a key cache TTL of 0 (a revoked key fails at once), no retries and no
+cooldown of the lone credential (so an injected upstream fault reaches the client as the one
+answer it produced and does not change the next one).  ``make_gateway(**overrides)`` builds another one.  Every test leaves the runtime's
 pool with no connection checked out.
 """
 
@@ -68,8 +68,7 @@ async def start_gateway(sim: Any, tmp_path: Path, **overrides: Any) -> Running:
     overrides.setdefault("store", f"sqlite:///{tmp_path}/gw-{id(overrides)}.db")
     overrides.setdefault("key_cache_ttl", 0.0)
     overrides.setdefault("shutdown_grace", 2.0)
-    overrides.setdefault("policy", {"max_retries": 0})
-    overrides.setdefault("cache", {"enabled": True})
+    overrides.setdefault("policy", {"max_retries": 0, "cool_lone_credential": False})
     overrides.setdefault("spend_flush_interval", 0.05)
     store = overrides.pop("store")
     state = overrides.pop("state", None)
