@@ -136,6 +136,8 @@ class Gateway:
         self.aliases = {name: a for name, a in config.aliases.items()}
         self.tenant_id = config.tenant.id
         self.draining = False
+        #: handler tasks of the requests in flight (cancelled when the shutdown grace period is over)
+        self.tasks: set[asyncio.Task[Any]] = set()
         self._infos: dict[tuple[str, str, str, str], tuple[Any, ModelInfo]] = {}
         self._bare: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
         self._listing: dict[str, tuple[float, list[dict[str, Any]]]] = {}
@@ -497,6 +499,9 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     call = Call(_rid(), request.match_info.route.resource.canonical if request.match_info.route.resource else path)
     request[CALL] = call
     gw.m_inflight.add(1)
+    task = asyncio.current_task()
+    if task is not None:
+        gw.tasks.add(task)
     try:
         resp = await handler(request)
         call.status = resp.status
@@ -513,6 +518,8 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         return _refuse(call, exc, path)
     finally:
         gw.m_inflight.add(-1)
+        if task is not None:
+            gw.tasks.discard(task)
         await gw.finish(call)
 
 
@@ -566,7 +573,7 @@ async def run_gateway(gw: Gateway, host: str, port: int, *, ready: Callable[[int
     """Start, listen until ``stop`` (or SIGTERM / SIGINT when ``signals``), then shut down gracefully."""
     await gw.start()
     runner = web.AppRunner(create_app(gw), access_log=None, handle_signals=False, handler_cancellation=True,
-                           shutdown_timeout=gw.config.shutdown_grace)  # fmt: skip
+                           shutdown_timeout=1.0)  # fmt: skip
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = []
@@ -587,11 +594,28 @@ async def run_gateway(gw: Gateway, host: str, port: int, *, ready: Callable[[int
         await stop.wait()
         gw.draining = True
         log.info("shutting down: in-flight requests have %.1f s to finish", gw.config.shutdown_grace)
+        await site.stop()  # stop accepting
+        await _drain(gw, gw.config.shutdown_grace)
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
-        await runner.cleanup()  # stop accepting, wait up to shutdown_grace, cancel the rest
+        await runner.cleanup()  # close idle connections, cancel what is left
         await gw.aclose()
+
+
+async def _drain(gw: Gateway, grace: float) -> None:
+    """Let the requests in flight finish for ``grace`` seconds, then cancel them: a stream's handler
+    then closes its upstream and sends its client an error event (the connection is still open)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + grace
+    while gw.tasks and loop.time() < end:
+        await asyncio.wait(set(gw.tasks), timeout=max(0.0, end - loop.time()))
+    left = [t for t in gw.tasks if not t.done()]
+    if left:
+        log.warning("shutdown: cancelling %d request(s) still in flight after %.1f s", len(left), grace)
+        for t in left:
+            t.cancel()
+        await asyncio.wait(left, timeout=2.0)
 
 
 def serve(config: GatewayConfig, *, master_key: bytes | None = None, announce: Callable[[int], None] | None = None) -> int:

@@ -57,10 +57,10 @@ class Running:
         return client
 
     async def close(self) -> None:
-        for client in self.clients:
-            await client.close()
         self.stop.set()
         await self.task
+        for client in self.clients:
+            await client.close()
 
 
 async def start_gateway(sim: Any, tmp_path: Path, **overrides: Any) -> Running:
