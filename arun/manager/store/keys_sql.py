@@ -150,9 +150,9 @@ class KeysSqlMixin:
         """The newest spend rows first."""
         rows = await self._fetch(
             "SELECT * FROM spend_log WHERE (CAST($1 AS TEXT) IS NULL OR key_id = $1)"
-            " AND (CAST($2 AS TEXT) IS NULL OR tenant_id = $2) AND ($3 IS NULL OR created_at >= $3)"
-            " ORDER BY created_at DESC, id DESC LIMIT CAST($4 AS BIGINT)",
-            (key_id, tenant_id, self._timestamp(since) if since is not None else None, int(limit)),
+            f" AND (CAST($2 AS TEXT) IS NULL OR tenant_id = $2){' AND created_at >= $4' if since is not None else ''}"
+            " ORDER BY created_at DESC, id DESC LIMIT CAST($3 AS BIGINT)",
+            (key_id, tenant_id, int(limit), *((self._timestamp(since),) if since is not None else ())),
         )
         return [_spend(r) for r in rows]
 
@@ -167,9 +167,9 @@ class KeysSqlMixin:
             " SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens,"
             " SUM(total_tokens) AS total_tokens, SUM(price_e7) AS price_e7 FROM spend_log"
             " WHERE (CAST($1 AS TEXT) IS NULL OR key_id = $1) AND (CAST($2 AS TEXT) IS NULL OR tenant_id = $2)"
-            " AND ($3 IS NULL OR created_at >= $3)"
+            f"{' AND created_at >= $3' if since is not None else ''}"
             " GROUP BY key_id, tenant_id, provider, model, currency ORDER BY key_id, provider, model",
-            (key_id, tenant_id, self._timestamp(since) if since is not None else None),
+            (key_id, tenant_id, *((self._timestamp(since),) if since is not None else ())),
         )
         return [{k: (int(v) if k in ("requests", "failed", "cache_hits", "prompt_tokens", "completion_tokens",
                                      "total_tokens", "price_e7") and v is not None else v) for k, v in dict(r).items()}
