@@ -240,10 +240,19 @@ def _serve(args: argparse.Namespace) -> int:
             config = config.model_copy(update={"workers": 2})  # bind with SO_REUSEPORT beside the siblings
         from arun.gateway.app import serve
 
+        configure_logging()
         return serve(config, announce=lambda port: print(f"READY http://{config.host}:{port}", flush=True))
     except ArunError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+
+
+def configure_logging() -> None:
+    """Log lines (the access log's JSON lines included) to stderr at ``$ARUN_LOG_LEVEL`` (INFO)."""
+    import logging
+
+    level = os.environ.get("ARUN_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), format="%(message)s", stream=sys.stderr)
 
 
 def _supervise(args: argparse.Namespace, config: Any) -> int:

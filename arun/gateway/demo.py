@@ -9,7 +9,6 @@ new at every start and printed once.
 from __future__ import annotations
 
 import asyncio
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -85,9 +84,8 @@ async def _main(host: str, port: int, store: str | None, state: str | None) -> N
 
 
 def run_demo(*, host: str = "127.0.0.1", port: int = 8000, store: str | None = None, state: str | None = None) -> int:
-    os.environ.setdefault("ARUN_LOG_LEVEL", "INFO")
-    import logging
+    from arun.gateway.cli import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    configure_logging()
     asyncio.run(_main(host, port, store, state))
     return 0

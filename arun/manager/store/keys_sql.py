@@ -27,8 +27,18 @@ SPEND_COLUMNS = (
     "id", "key_id", "tenant_id", "route", "provider", "model", "prompt_tokens", "completion_tokens", "total_tokens",
     "price_e7", "currency", "latency_ms", "ttft_ms", "outcome", "status", "error", "cache_hit", "stream",
 )  # fmt: skip
-#: rows per INSERT statement (18 columns each: well under both dialects' parameter limits)
-_BATCH = 200
+#: rows per INSERT statement (18 columns each: well under both dialects' parameter limits); a batch is
+#: cut into these sizes, so the drivers' statement caches hold a handful of statements, not one per size
+_SIZES = (64, 32, 16, 8, 4, 2, 1)
+
+
+def _parts(n: int) -> list[tuple[int, int]]:
+    out, start = [], 0
+    for size in _SIZES:
+        while n - start >= size:
+            out.append((start, size))
+            start += size
+    return out
 
 
 def _key(r: Row) -> VirtualKeyRecord:
@@ -114,8 +124,8 @@ class KeysSqlMixin:
 
         async def body(execute: Execute) -> int:
             inserted: list[str] = []
-            for start in range(0, len(rows), _BATCH):
-                part = rows[start : start + _BATCH]
+            for start, size in _parts(len(rows)):
+                part = rows[start : start + size]
                 n = len(SPEND_COLUMNS)
                 values = ", ".join(
                     "(" + ", ".join(f"${i * n + j + 1}" for j in range(n)) + ")" for i in range(len(part))
