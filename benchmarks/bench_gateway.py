@@ -48,6 +48,7 @@ REPO = HERE.parent
 PEERS_PY = HERE / ".peers" / "bin" / "python"
 MODEL = "gpt-4o"
 KEY = "sk-arun-benchbenchbenchbenchbenchbenchbenchbe"
+LITELLM_KEY = "sk-litellm-bench-0123456789abcdef0123456789abcdef"
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Say something long."}], "max_tokens": 64}
 
 
@@ -129,22 +130,37 @@ def rss_mb(pid: int) -> float:
 
 
 class Proc:
-    def __init__(self, cmd: list[str], *, ready: str, cpus: set[int] | None, cwd: Path = REPO,
+    """A server process; ready when a stdout line contains ``ready``, or when ``health`` answers 200."""
+
+    def __init__(self, cmd: list[str], *, ready: str = "", health: str = "", cpus: set[int] | None, cwd: Path = REPO,
                  env: dict[str, str] | None = None, timeout: float = 180.0) -> None:  # fmt: skip
         self.errlog = tempfile.TemporaryFile()
-        self.p = subprocess.Popen(cmd, cwd=str(cwd), stdout=subprocess.PIPE, stderr=self.errlog, text=True, env=env or _env())
+        out = subprocess.PIPE if ready else subprocess.DEVNULL
+        self.p = subprocess.Popen(cmd, cwd=str(cwd), stdout=out, stderr=self.errlog, text=True, env=env or _env())
         _pin(self.p.pid, cpus)
         self.cpus = cpus
-        assert self.p.stdout is not None
         deadline = time.monotonic() + timeout
         self.line = ""
-        while time.monotonic() < deadline:
-            line = self.p.stdout.readline()
-            if not line:
-                break
-            if ready in line:
-                self.line = line.strip()
-                break
+        if health:
+            import urllib.request
+
+            while time.monotonic() < deadline and self.p.poll() is None:
+                try:
+                    with urllib.request.urlopen(health, timeout=2) as r:
+                        if r.status == 200:
+                            self.line = "ready"
+                            break
+                except OSError:
+                    time.sleep(0.5)
+        else:
+            assert self.p.stdout is not None
+            while time.monotonic() < deadline:
+                line = self.p.stdout.readline()
+                if not line:
+                    break
+                if ready in line:
+                    self.line = line.strip()
+                    break
         if not self.line:
             self.errlog.seek(0)
             raise RuntimeError(f"{cmd[:4]} did not start: {self.errlog.read().decode(errors='replace')[-2000:]}")
@@ -194,7 +210,7 @@ def start_litellm(upstream: str, cpus: set[int] | None, tmp: Path) -> tuple[Proc
         "model_list": [{"model_name": MODEL, "litellm_params": {"model": f"openai/{MODEL}", "api_base": upstream + "/v1",
                                                                  "api_key": "sk-bench-upstream-0000"}}],
         "litellm_settings": {"drop_params": True, "telemetry": False, "set_verbose": False},
-        "general_settings": {"disable_spend_logs": True},
+        "general_settings": {"disable_spend_logs": True, "master_key": LITELLM_KEY},
     }  # fmt: skip
     path = tmp / "litellm.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -205,8 +221,27 @@ def start_litellm(upstream: str, cpus: set[int] | None, tmp: Path) -> tuple[Proc
     env = _env()
     env.pop("PYTHONPATH", None)
     proc = Proc([str(litellm), "--config", str(path), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
-                ready="Uvicorn running", cpus=cpus, env=env, timeout=300)  # fmt: skip
-    return proc, f"http://127.0.0.1:{port}", {"Authorization": "Bearer sk-anything"}
+                health=f"http://127.0.0.1:{port}/health/liveliness", cpus=cpus, env=env, timeout=300)  # fmt: skip
+    return proc, f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {LITELLM_KEY}"}
+
+
+def ensure_proxy() -> str | None:
+    """Install ``litellm[proxy]`` into benchmarks/.peers (as benchmarks/run.py installs the peers); None when ready."""
+    litellm = HERE / ".peers" / "bin" / "litellm"
+    check = [str(PEERS_PY), "-c", "import litellm.proxy.proxy_server"]
+    if litellm.exists() and subprocess.run(check, capture_output=True, env=_env(), timeout=300).returncode == 0:
+        return None
+    log("[bench] installing litellm[proxy] into benchmarks/.peers ...")
+    try:
+        if not PEERS_PY.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(HERE / ".peers")], check=True, capture_output=True, timeout=300)
+        r = subprocess.run([str(PEERS_PY), "-m", "pip", "install", "-q", "litellm[proxy]"], capture_output=True, text=True,
+                           timeout=1800)  # fmt: skip
+        if r.returncode != 0:
+            return f"pip install 'litellm[proxy]' failed: {r.stderr.strip().splitlines()[-1:]}"
+    except Exception as exc:  # noqa: BLE001 - any failure: skip the proxy, say why
+        return f"installing litellm[proxy] failed: {type(exc).__name__}: {exc}"
+    return None
 
 
 # -- the load process ---------------------------------------------------------------------------------
@@ -475,9 +510,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not args.only_litellm:
             res["arun"] = bench_one("arun", start_arun, args, tmp)
         if not args.no_litellm:
-            if not (HERE / ".peers" / "bin" / "litellm").exists():
-                log("[bench] benchmarks/.peers has no litellm: python -m venv benchmarks/.peers && "
-                    "benchmarks/.peers/bin/pip install 'litellm[proxy]'; skipping the LiteLLM proxy")  # fmt: skip
+            note = ensure_proxy()
+            if note:
+                log(f"[bench] {note}; skipping the LiteLLM proxy")
             else:
                 soak = args.soak
                 if not args.litellm_soak:

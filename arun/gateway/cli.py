@@ -248,11 +248,36 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def configure_logging() -> None:
-    """Log lines (the access log's JSON lines included) to stderr at ``$ARUN_LOG_LEVEL`` (INFO)."""
-    import logging
+    """Log lines (the access log's JSON lines included) to stderr at ``$ARUN_LOG_LEVEL`` (INFO).
 
-    level = os.environ.get("ARUN_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=getattr(logging, level, logging.INFO), format="%(message)s", stream=sys.stderr)
+    The event loop only puts records on a bounded queue; a thread writes them.  A slow or full
+    stderr (a pipe nobody reads) then costs dropped lines, never a blocked gateway.
+    """
+    import logging
+    import logging.handlers
+    import queue
+
+    class _Dropping(logging.handlers.QueueHandler):
+        dropped = 0
+
+        def enqueue(self, record: logging.LogRecord) -> None:
+            try:
+                self.queue.put_nowait(record)
+            except queue.Full:
+                _Dropping.dropped += 1
+
+    level = getattr(logging, os.environ.get("ARUN_LOG_LEVEL", "INFO").upper(), logging.INFO)
+    q: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=10_000)
+    out = logging.StreamHandler(sys.stderr)
+    out.setFormatter(logging.Formatter("%(message)s"))
+    listener = logging.handlers.QueueListener(q, out, respect_handler_level=False)
+    listener.start()
+    import atexit
+
+    atexit.register(listener.stop)
+    root = logging.getLogger()
+    root.handlers[:] = [_Dropping(q)]
+    root.setLevel(level)
 
 
 def _supervise(args: argparse.Namespace, config: Any) -> int:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 import logging
 
-import httpx2 as httpx
 import openai
 import pytest
+
+from rawhttp import Raw, request
 
 from arun.gateway.auth import KeyRing
 from arun.testing import Fault
@@ -18,21 +19,19 @@ from arun.testing import Fault
 HELLO = [{"role": "user", "content": "Hello there friend"}]
 
 
-def error_body(resp: httpx.Response) -> dict:
+def error_body(resp: Raw) -> dict:
     body = resp.json()
     assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
     return body["error"]
 
 
-async def raw_post(gateway, path: str, content: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+async def raw_post(gateway, path: str, content: bytes, headers: dict[str, str] | None = None) -> Raw:
     hdrs = {"Authorization": f"Bearer {gateway.key}", "Content-Type": "application/json", **(headers or {})}
-    async with httpx.AsyncClient() as http:
-        return await http.post(gateway.base + path, content=content, headers=hdrs)
+    return await request("POST", gateway.base + path, content=content, headers=hdrs)
 
 
 async def test_missing_wrong_and_revoked_keys_are_401(gateway):
-    async with httpx.AsyncClient() as http:
-        missing = await http.post(gateway.base + "/chat/completions", json={"model": "gpt-4o", "messages": HELLO})
+    missing = await request("POST", gateway.base + "/chat/completions", json={"model": "gpt-4o", "messages": HELLO})
     assert missing.status_code == 401 and error_body(missing)["code"] == "invalid_api_key"
     with pytest.raises(openai.AuthenticationError):
         await gateway.openai(key="sk-arun-wrong-wrong-wrong-wrong-wrong-000").chat.completions.create(model="gpt-4o", messages=HELLO)
@@ -76,8 +75,7 @@ async def test_malformed_json_oversized_body_and_wrong_content_type(make_gateway
     assert resp.status_code == 415 and error_body(resp)["code"] == "unsupported_media_type"
     resp = await raw_post(gateway, "/no/such/route", b"{}")
     assert resp.status_code == 404 and error_body(resp)["code"] == "unknown_route"
-    async with httpx.AsyncClient() as http:
-        resp = await http.get(gateway.base + "/chat/completions", headers={"Authorization": f"Bearer {gateway.key}"})
+    resp = await request("GET", gateway.base + "/chat/completions", headers={"Authorization": f"Bearer {gateway.key}"})
     assert resp.status_code == 405 and error_body(resp)["code"] == "method_not_allowed"
     assert gateway.sim.stats.total == 0  # none of it reached the upstream
 

@@ -14,7 +14,7 @@ import json
 from array import array
 from typing import Any
 
-import httpx2 as httpx
+import aiohttp
 import openai
 import pytest
 from openai.types import Completion, CreateEmbeddingResponse, ModerationCreateResponse
@@ -72,11 +72,11 @@ async def test_chat_stream_with_usage_validates_every_chunk(gateway):
 
 
 async def test_chat_stream_raw_wire_ends_with_done(gateway):
-    async with httpx.AsyncClient() as http:
-        async with http.stream("POST", gateway.base + "/chat/completions", headers={"Authorization": f"Bearer {gateway.key}"},
-                               json={"model": "gpt-4o", "messages": HELLO, "stream": True}) as resp:  # fmt: skip
-            assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
-            body = b"".join([part async for part in resp.aiter_bytes()])
+    async with aiohttp.ClientSession() as http:
+        async with http.post(gateway.base + "/chat/completions", headers={"Authorization": f"Bearer {gateway.key}"},
+                             json={"model": "gpt-4o", "messages": HELLO, "stream": True}) as resp:  # fmt: skip
+            assert resp.status == 200 and resp.headers["content-type"].startswith("text/event-stream")
+            body = await resp.read()
     events = [e for e in body.split(b"\n\n") if e]
     assert events[-1] == b"data: [DONE]"
     for e in events[:-1]:
@@ -198,9 +198,8 @@ async def test_embeddings_float_base64_and_dimensions(gateway):
 async def test_rerank_jina_cohere_shape(gateway):
     client = gateway.openai()
     docs = ["Paris is the capital of France.", "Bananas are yellow.", "France borders Spain."]
-    got = await client.post("/rerank", cast_to=httpx.Response, body={
+    body = await client.post("/rerank", cast_to=object, body={
         "model": "jina-reranker-v2", "query": "capital of France", "documents": docs, "top_n": 2})  # fmt: skip
-    body = got.json()
     assert len(body["results"]) == 2 and body["results"][0]["relevance_score"] >= body["results"][1]["relevance_score"]
     assert body["results"][0]["document"]["text"] == docs[body["results"][0]["index"]]
     assert gateway.sim.last_request.path == "/v1/rerank" and gateway.sim.last_request.json["top_n"] == 2

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from decimal import Decimal
 
-import httpx2 as httpx
 import pytest
 from conftest import spend_rows
+from rawhttp import request
 from store_fixtures import store, store_url  # noqa: F401 - fixtures
 
 from arun.gateway.auth import KeyRing, from_e7, hash_key, to_e7
@@ -68,10 +68,9 @@ async def test_metrics_and_health(gateway):
     stream = await client.chat.completions.create(model="gpt-4o", messages=HELLO, stream=True)
     async for _ in stream:
         pass
-    async with httpx.AsyncClient() as http:
-        metrics = (await http.get(gateway.url + "/metrics")).text
-        live = await http.get(gateway.url + "/health/live")
-        ready = await http.get(gateway.url + "/health/ready")
+    metrics = (await request("GET", gateway.url + "/metrics")).text
+    live = await request("GET", gateway.url + "/health/live")
+    ready = await request("GET", gateway.url + "/health/ready")
     assert 'arun_gateway_requests_total{route="/v1/chat/completions",status="200"} 2' in metrics
     assert 'arun_gateway_tokens_total{provider="openai",model="gpt-4o",kind="completion"}' in metrics
     assert "arun_gateway_time_to_first_token_seconds_bucket" in metrics and "arun_gateway_request_duration_seconds_count" in metrics
@@ -169,3 +168,26 @@ def test_cli_keys_and_spend(tmp_path):
     assert revoked.returncode == 0 and "revoked" in revoked.stdout
     spend = subprocess.run([*arun, "spend", "--store", url, "--summary"], capture_output=True, text=True, check=True)
     assert "(no spend)" in spend.stdout
+
+
+def test_the_example_config_loads_and_env_errors_name_the_variable(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from arun.gateway.config import GatewayConfigError, load_config
+
+    example = Path(__file__).resolve().parents[2] / "docs" / "gateway.example.yaml"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-example-openai-secret-value")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-example-secret-value")
+    cfg = load_config(example)
+    assert cfg.providers["openai"].credentials == {"openai_api_key": "sk-example-openai-secret-value"}
+    assert cfg.aliases["smart"].fallbacks == ["openai/gpt-4o"] and cfg.keys[0].budget == Decimal("5.00")
+    assert "sk-example-openai-secret-value" not in repr(cfg.keys) and cfg.keys[0].key not in repr(cfg.keys)
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(GatewayConfigError) as info:
+        load_config(example)
+    assert "OPENAI_API_KEY is not set" in str(info.value)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("aliases: {x: not-a-provider-model}\nkeys: [{name: a, key: short}]\n")
+    with pytest.raises(GatewayConfigError) as info:
+        load_config(bad)
+    assert "aliases.x" in str(info.value) and "keys.0.key" in str(info.value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx2 as httpx
+import aiohttp
 import openai
 import pytest
 from conftest import spend_rows, wait_for
@@ -38,12 +38,12 @@ async def test_failure_after_the_first_delta_reaches_the_sdk_as_an_error(gateway
 async def test_cut_stream_on_the_wire_has_no_done(gateway):
     gateway.sim.faults.push(Fault(disconnect_after=3), path="/v1/chat/completions")
     body = b""
-    async with httpx.AsyncClient() as http:
-        with pytest.raises(httpx.RemoteProtocolError):  # the connection closes without the body's end
-            async with http.stream("POST", gateway.base + "/chat/completions", headers={"Authorization": f"Bearer {gateway.key}"},
-                                   json={"model": "gpt-4o", "messages": HELLO, "stream": True}) as resp:  # fmt: skip
-                assert resp.status_code == 200
-                async for part in resp.aiter_bytes():
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.ClientPayloadError):  # the connection closes without the body's end
+            async with http.post(gateway.base + "/chat/completions", headers={"Authorization": f"Bearer {gateway.key}"},
+                                 json={"model": "gpt-4o", "messages": HELLO, "stream": True}) as resp:  # fmt: skip
+                assert resp.status == 200
+                async for part in resp.content.iter_any():
                     body += part
     events = [e for e in body.split(b"\n\n") if e]
     assert events[-1].startswith(b'data: {"error":') and b"[DONE]" not in body
@@ -66,10 +66,10 @@ async def test_client_disconnect_cancels_the_upstream_at_once(make_gateway, tmp_
         gateway = await start_gateway(slow, tmp_path)
         try:
             rt = gateway.gw.manager.runtime
-            async with httpx.AsyncClient() as http:
-                async with http.stream("POST", gateway.base + "/chat/completions", headers={"Authorization": f"Bearer {gateway.key}"},
-                                       json={"model": "gpt-4o", "messages": HELLO, "stream": True}) as resp:  # fmt: skip
-                    async for part in resp.aiter_bytes():
+            async with aiohttp.ClientSession() as http:
+                async with http.post(gateway.base + "/chat/completions", headers={"Authorization": f"Bearer {gateway.key}"},
+                                     json={"model": "gpt-4o", "messages": HELLO, "stream": True}) as resp:  # fmt: skip
+                    async for part in resp.content.iter_any():
                         if b'"content"' in part:
                             break
                     assert rt.http.acquired_connections() == 1  # the upstream stream is open
