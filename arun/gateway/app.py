@@ -11,8 +11,9 @@ however the request ended.
 Lifecycle (:func:`serve`): the store, state and runtime open, the configuration is applied
 (tenant, encrypted provider credentials, fallback chains, declared keys), the site listens;
 on SIGTERM / SIGINT it stops accepting, in-flight requests (streams included) may finish for
-``shutdown_grace`` seconds, the rest are cancelled (their upstream streams closed, their
-clients sent an error event), the spend log is written, everything closes.  A client that
+``shutdown_grace`` seconds (:func:`_drain`), the rest are cancelled while their connections are
+still open (their upstream streams closed, their clients sent an error event), the spend log is
+written, everything closes.  A client that
 goes away cancels its handler (aiohttp's ``handler_cancellation``), which closes the upstream
 stream at once and returns its connection to the pool.
 """
@@ -20,6 +21,7 @@ stream at once and returns its connection to the pool.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -116,8 +118,13 @@ class Call:
         self.error = info.kind
 
 
+_RID_PREFIX = os.urandom(6).hex()
+_rid_counter = itertools.count(1)
+
+
 def _rid() -> str:
-    return os.urandom(12).hex()
+    """A request id unique across processes: this process's random prefix and a counter."""
+    return f"{_RID_PREFIX}{next(_rid_counter):012x}"
 
 
 class Gateway:

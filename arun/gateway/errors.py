@@ -74,12 +74,6 @@ class ErrorInfo:
     extra_headers: dict[str, str] = field(default_factory=dict)
 
 
-def _manager_errors() -> tuple[type[BaseException], ...]:
-    from arun.manager.errors import ModelDisabledError, NoPermissionError, ProviderTokenNotInitError, QuotaExceededError
-
-    return NoPermissionError, ModelDisabledError, QuotaExceededError, ProviderTokenNotInitError
-
-
 def classify(exc: BaseException) -> ErrorInfo:
     """The status, body fields and headers an error is answered with."""
     kind = type(exc).__name__
