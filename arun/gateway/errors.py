@@ -39,11 +39,12 @@ from typing import Any
 import msgspec
 
 from arun import errors as E
+from arun.errors import ArunError
 
 __all__ = ["GatewayError", "ErrorInfo", "classify", "openai_body", "anthropic_body", "retry_headers"]
 
 
-class GatewayError(Exception):
+class GatewayError(ArunError):
     """A refusal of the gateway itself, with its status and OpenAI type/code/param."""
 
     def __init__(
