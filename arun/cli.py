@@ -1,4 +1,5 @@
-"""The ``arun`` command line: ``demo``, ``providers``, ``simulator``, ``bench`` and the manager's commands."""
+"""The ``arun`` command line: ``demo``, ``providers``, ``simulator``, ``bench``, the manager's commands and the
+gateway's (``serve``, ``keys``, ``spend``)."""
 
 from __future__ import annotations
 
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     from arun.manager.cli import register
 
     register(sub)
+    from arun.gateway.cli import register as register_gateway
+
+    register_gateway(sub)
     return parser
 
 

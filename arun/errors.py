@@ -35,7 +35,8 @@ errors were plain ``Exception`` and stay out of ``ValueError``.
     │   │   └── ModelTypeMismatchError               arun.manager.errors: invoke_llm on an embedding instance
     │   ├── ParameterValidationError
     │   ├── NotStartedError (RuntimeError)           a runtime, manager or limiter used before start / after close
-    │   └── BenchUsageError                          arun.bench.errors: a bad ``arun bench`` argument
+    │   ├── BenchUsageError                          arun.bench.errors: a bad ``arun bench`` argument
+    │   └── GatewayConfigError                       arun.gateway.config: a gateway.yaml that does not load
     ├── SchemaError (ValueError)                     a provider or model YAML that does not load
     ├── ManagerError (ValueError)                    arun.manager.errors
     │   ├── TenantNotFoundError
@@ -52,6 +53,7 @@ errors were plain ``Exception`` and stay out of ``ValueError``.
     │   │   └── QuotaChargeError                     lost while charging quota; says whether it was recorded
     │   └── StoreConflictError                       a unique constraint (duplicate id)
     ├── StateUnavailableError (ValueError)           arun.state: the shared state backend is unreachable
+    ├── GatewayError                                 arun.gateway.errors: a refusal of ``arun serve`` (status, code)
     ├── RunDeclined                                  arun.bench.estimate: the user declined a paid run
     ├── ProbeFailed                                  arun.bench.runner: the first request of a run failed
     └── TokenizerDataError (RuntimeError)            arun.tokenizers: BPE rank data missing or corrupt

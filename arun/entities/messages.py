@@ -26,6 +26,7 @@ __all__ = [
     "AssistantPromptMessage",
     "ToolPromptMessage",
     "ToolCall",
+    "ToolCallDelta",
     "ToolCallFunction",
     "PromptMessageTool",
     "PromptMessageFunction",
@@ -117,6 +118,14 @@ class ToolCall(msgspec.Struct):
     id: str
     function: ToolCallFunction
     type: str = "function"
+
+
+class ToolCallDelta(ToolCall):
+    """A fragment of a streamed tool call (the opt-in ``incremental_tool_calls`` mode): ``index`` is
+    the call's position among the answer's tool calls; its first fragment carries ``id`` and
+    ``function.name``, later ones only a piece of ``function.arguments`` (empty strings otherwise)."""
+
+    index: int = 0
 
 
 class PromptMessage(msgspec.Struct, tag_field="role", omit_defaults=True):

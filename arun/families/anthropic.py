@@ -95,7 +95,7 @@ class AnthropicMessagesLLM(FamilyModel, LargeLanguageModel):
             self.error_mapper(classify_error),
             stream,
             lambda raw: parse_messages_response(provider, raw, model, prompt_messages, usage_fn),
-            lambda resp: _iterate(resp, MessagesStreamAssembler(provider, model, prompt_messages, usage_fn)),
+            lambda resp: _iterate(resp, MessagesStreamAssembler(provider, model, prompt_messages, usage_fn, incremental_tool_calls=bool(extras and extras.incremental_tool_calls))),
         )
 
     async def get_num_tokens(

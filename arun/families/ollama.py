@@ -65,36 +65,36 @@ def _rule(name: str, kind: ParameterType, en: str, zh: str, help_en: str, **kw: 
 
 
 def parameter_rules(max_tokens: int) -> list[ParameterRule]:
-    F, I, S, T = ParameterType.FLOAT, ParameterType.INT, ParameterType.STRING, ParameterType.TEXT
+    FLOAT, INT, STRING, TEXT = ParameterType.FLOAT, ParameterType.INT, ParameterType.STRING, ParameterType.TEXT
     return [
-        _rule("temperature", F, "Temperature", "温度", "Higher values make answers more varied. (Ollama default 0.8)",
+        _rule("temperature", FLOAT, "Temperature", "温度", "Higher values make answers more varied. (Ollama default 0.8)",
               use_template=DefaultParameterName.TEMPERATURE.value, default=0.1, min=0, max=1, precision=2),
-        _rule("top_p", F, "Top P", "Top P", "Nucleus sampling, used together with top-k. (Ollama default 0.9)",
+        _rule("top_p", FLOAT, "Top P", "Top P", "Nucleus sampling, used together with top-k. (Ollama default 0.9)",
               use_template=DefaultParameterName.TOP_P.value, default=0.9, min=0, max=1, precision=2),
-        _rule("top_k", I, "Top K", "Top K", "Sample only from the K most likely tokens. (Ollama default 40)",
+        _rule("top_k", INT, "Top K", "Top K", "Sample only from the K most likely tokens. (Ollama default 40)",
               min=1, max=100),
-        _rule("repeat_penalty", F, "Repeat Penalty", "重复惩罚",
+        _rule("repeat_penalty", FLOAT, "Repeat Penalty", "重复惩罚",
               "How strongly repetitions are penalised. (Ollama default 1.1)", min=-2, max=2, precision=2),
-        _rule("num_predict", I, "Num Predict", "最大生成长度",
+        _rule("num_predict", INT, "Num Predict", "最大生成长度",
               "Maximum tokens to generate (-1 = unlimited, -2 = fill the context).",
               use_template=DefaultParameterName.MAX_TOKENS.value, default=512 if max_tokens >= 768 else 128,
               min=-2, max=max_tokens),
-        _rule("num_ctx", I, "Context window", "上下文窗口大小",
+        _rule("num_ctx", INT, "Context window", "上下文窗口大小",
               "Context window used for this request. (Ollama default 2048)", min=1),
-        _rule("seed", I, "Seed", "随机数种子", "A fixed seed makes the output repeatable for the same prompt."),
-        _rule("mirostat", I, "Mirostat sampling", "Mirostat 采样", "0 = off, 1 = Mirostat, 2 = Mirostat 2.0.",
+        _rule("seed", INT, "Seed", "随机数种子", "A fixed seed makes the output repeatable for the same prompt."),
+        _rule("mirostat", INT, "Mirostat sampling", "Mirostat 采样", "0 = off, 1 = Mirostat, 2 = Mirostat 2.0.",
               min=0, max=2),
-        _rule("mirostat_eta", F, "Mirostat Eta", "Mirostat 学习率", "Mirostat learning rate. (default 0.1)",
+        _rule("mirostat_eta", FLOAT, "Mirostat Eta", "Mirostat 学习率", "Mirostat learning rate. (default 0.1)",
               precision=2),
-        _rule("mirostat_tau", F, "Mirostat Tau", "Mirostat 目标熵", "Balance of coherence and diversity. (default 5.0)",
+        _rule("mirostat_tau", FLOAT, "Mirostat Tau", "Mirostat 目标熵", "Balance of coherence and diversity. (default 5.0)",
               precision=2),
-        _rule("repeat_last_n", I, "Repeat last N", "重复回看长度",
+        _rule("repeat_last_n", INT, "Repeat last N", "重复回看长度",
               "How far back repetitions are checked (0 = off, -1 = num_ctx).", min=-1),
-        _rule("num_gpu", I, "GPU layers", "GPU 层数", "Layers offloaded to the GPU.", min=-1),
-        _rule("num_thread", I, "Threads", "线程数", "CPU threads used for generation.", min=1),
-        _rule("keep_alive", S, "Keep Alive", "模型保留时间",
+        _rule("num_gpu", INT, "GPU layers", "GPU 层数", "Layers offloaded to the GPU.", min=-1),
+        _rule("num_thread", INT, "Threads", "线程数", "CPU threads used for generation.", min=1),
+        _rule("keep_alive", STRING, "Keep Alive", "模型保留时间",
               "How long the model stays loaded after the request, e.g. 5m, 24h, -1 (forever), 0 (unload)."),
-        _rule("format", T, "Format", "返回格式", "json, or a JSON schema the answer must follow."),
+        _rule("format", TEXT, "Format", "返回格式", "json, or a JSON schema the answer must follow."),
     ]
 
 
@@ -162,7 +162,7 @@ class OllamaChatLLM(FamilyModel, LargeLanguageModel):
             self.error_mapper(classify_error),
             stream,
             lambda raw: parse_chat_response(provider, raw, model, prompt_messages, usage_fn),
-            lambda resp: _iterate(resp, OllamaStreamAssembler(provider, model, prompt_messages, usage_fn)),
+            lambda resp: _iterate(resp, OllamaStreamAssembler(provider, model, prompt_messages, usage_fn, incremental_tool_calls=bool(extras and extras.incremental_tool_calls))),
         )
 
     async def get_num_tokens(
@@ -193,7 +193,7 @@ class OllamaChatLLM(FamilyModel, LargeLanguageModel):
 def _count_strings(messages: list[PromptMessage], tools: list[PromptMessageTool] | None) -> list[str]:
     try:
         wire = messages_to_wire(messages)
-    except Exception:  # e.g. a remote image URL: count the text only
+    except Exception:  # noqa: BLE001 - e.g. a remote image URL: count the text only
         wire = [{"role": m.role.value, "content": m.text()} for m in messages]
     out: list[str] = []
     for item in wire:

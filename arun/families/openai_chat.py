@@ -104,20 +104,20 @@ def build_openai_compatible_llm_schema(model: str, credentials: Mapping[str, Any
     # Dify's compatible form says max_tokens_to_sample; Fireworks', Tongyi's, SiliconFlow's, Volcengine's
     # and Moonshot's say max_tokens
     max_tokens = cred_int(credentials, "max_tokens_to_sample", cred_int(credentials, "max_tokens", 4096))
-    F, I = ParameterType.FLOAT, ParameterType.INT
+    FLOAT, INT = ParameterType.FLOAT, ParameterType.INT
     rules = [
         ParameterRule(name=DefaultParameterName.TEMPERATURE.value, use_template="temperature",
-                      label=_label("Temperature", "温度"), type=F, default=0.7, min=0, max=2, precision=2),
+                      label=_label("Temperature", "温度"), type=FLOAT, default=0.7, min=0, max=2, precision=2),
         ParameterRule(name=DefaultParameterName.TOP_P.value, use_template="top_p",
-                      label=_label("Top P", "Top P"), type=F, default=1.0, min=0, max=1, precision=2),
-        ParameterRule(name=DefaultParameterName.TOP_K.value, label=_label("Top K", "取样数量"), type=I,
+                      label=_label("Top P", "Top P"), type=FLOAT, default=1.0, min=0, max=1, precision=2),
+        ParameterRule(name=DefaultParameterName.TOP_K.value, label=_label("Top K", "取样数量"), type=INT,
                       default=50, min=-_INT_LIMIT, max=_INT_LIMIT, precision=0),
         ParameterRule(name=DefaultParameterName.FREQUENCY_PENALTY.value, use_template="frequency_penalty",
-                      label=_label("Frequency Penalty", "频率惩罚"), type=F, default=0.0, min=-2, max=2),
+                      label=_label("Frequency Penalty", "频率惩罚"), type=FLOAT, default=0.0, min=-2, max=2),
         ParameterRule(name=DefaultParameterName.PRESENCE_PENALTY.value, use_template="presence_penalty",
-                      label=_label("Presence Penalty", "存在惩罚"), type=F, default=0.0, min=-2, max=2),
+                      label=_label("Presence Penalty", "存在惩罚"), type=FLOAT, default=0.0, min=-2, max=2),
         ParameterRule(name=DefaultParameterName.MAX_TOKENS.value, use_template="max_tokens",
-                      label=_label("Max Tokens", "最大标记"), type=I, default=min(512, max_tokens), min=1,
+                      label=_label("Max Tokens", "最大标记"), type=INT, default=min(512, max_tokens), min=1,
                       max=max_tokens, precision=0),
     ]  # fmt: skip
     # Fireworks' form asks for display names (model_label_en_US / model_label_zh_Hans)
@@ -260,7 +260,7 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
             stream,
             parse,
             lambda resp: iterate_chat_stream(
-                resp, ChatStreamAssembler(provider, model, prompt_messages, usage_fn, think_tags=think)
+                resp, ChatStreamAssembler(provider, model, prompt_messages, usage_fn, think_tags=think, incremental_tool_calls=bool(extras and extras.incremental_tool_calls))
             ),
         )
 

@@ -140,6 +140,7 @@ class ModelInstance:
         tools: Sequence[PromptMessageTool] | None = ..., stop: Sequence[str] | None = ...,
         stream: Literal[True] = ..., user: str | None = ..., callbacks: Sequence[Any] | None = ..., *,
         extra_headers: Mapping[str, str] | None = ..., extra_body: Mapping[str, Any] | None = ...,
+        incremental_tool_calls: bool = ...,
     ) -> LLMStream: ...
 
     @overload
@@ -148,6 +149,7 @@ class ModelInstance:
         tools: Sequence[PromptMessageTool] | None = ..., stop: Sequence[str] | None = ..., *,
         stream: Literal[False], user: str | None = ..., callbacks: Sequence[Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ..., extra_body: Mapping[str, Any] | None = ...,
+        incremental_tool_calls: bool = ...,
     ) -> LLMResult: ...
 
     @overload
@@ -156,6 +158,7 @@ class ModelInstance:
         tools: Sequence[PromptMessageTool] | None = ..., stop: Sequence[str] | None = ...,
         stream: bool = ..., user: str | None = ..., callbacks: Sequence[Any] | None = ..., *,
         extra_headers: Mapping[str, str] | None = ..., extra_body: Mapping[str, Any] | None = ...,
+        incremental_tool_calls: bool = ...,
     ) -> LLMResult | LLMStream: ...
 
     async def invoke_llm(
@@ -170,12 +173,17 @@ class ModelInstance:
         *,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        incremental_tool_calls: bool = False,
     ) -> LLMResult | LLMStream:
+        """A result, or (``stream=True``) the committed stream; ``incremental_tool_calls=True`` streams
+        tool calls as :class:`~arun.entities.messages.ToolCallDelta` fragments by index."""
         llm = self._check(ModelType.LLM)
         checked = await llm.check_inputs(self.model, self.credentials or {}, prompt_messages, model_parameters, tools, stop)
         router, route = self.policy.router, self.policy.route
         args = (route, checked.messages, checked.parameters, checked.tools, checked.stop)
         kwargs: dict[str, Any] = {"user": user, "callbacks": callbacks, "extra_headers": extra_headers, "extra_body": extra_body}
+        if incremental_tool_calls:
+            kwargs["incremental_tool_calls"] = True
         estimate = await self._llm_estimate(checked.messages, checked.tools, checked.parameters) if self.quota else 1
         if not stream:
             result: LLMResult = await self._charged(estimate, lambda: router.invoke(*args, stream=False, **kwargs), lambda r: r.usage.total_tokens)
@@ -262,7 +270,7 @@ class ModelInstance:
         )  # fmt: skip
 
     async def invoke_moderation(self, text: str, user: str | None = None, **options: Any) -> bool:
-        mod = self._check(ModelType.MODERATION)
+        self._check(ModelType.MODERATION)
         if not isinstance(text, str):
             raise ParameterValidationError("text should be a string", parameter="text")
         return await self._routed(
@@ -283,7 +291,7 @@ class ModelInstance:
         self, content_text: str, tenant_id: str | None = None, voice: str | None = None, user: str | None = None,
         **options: Any,
     ) -> AsyncIterator[bytes]:  # fmt: skip
-        tts = self._check(ModelType.TTS)
+        self._check(ModelType.TTS)
         if not isinstance(content_text, str) or not content_text.strip():
             raise ParameterValidationError("content_text should be a non-empty string", parameter="content_text")
         tenant = tenant_id or self.tenant_id

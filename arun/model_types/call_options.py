@@ -28,6 +28,9 @@ _RESERVED_BODY = frozenset({"stream"})
 class CallExtras:
     headers: Mapping[str, str] | None = None
     body: Mapping[str, Any] | None = None
+    #: stream tool-call argument deltas as :class:`~arun.entities.messages.ToolCallDelta` fragments
+    #: by index as they arrive (default: Dify's assembled calls on the final chunk)
+    incremental_tool_calls: bool = False
 
 
 _CURRENT: ContextVar[CallExtras | None] = ContextVar("arun_call_extras", default=None)
@@ -37,15 +40,15 @@ _CURRENT: ContextVar[CallExtras | None] = ContextVar("arun_call_extras", default
 current_extras: Callable[[], CallExtras | None] = _CURRENT.get
 
 
-def check_extras(extra_headers: Any, extra_body: Any) -> CallExtras | None:
+def check_extras(extra_headers: Any, extra_body: Any, incremental_tool_calls: bool = False) -> CallExtras | None:
     """Validate the caller's extras (None when there are none)."""
-    if extra_headers is None and extra_body is None:
+    if extra_headers is None and extra_body is None and not incremental_tool_calls:
         return None
-    if extra_headers is not None:
-        if not isinstance(extra_headers, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in extra_headers.items()
-        ):
-            raise ParameterValidationError("extra_headers should map header names to strings", parameter="extra_headers")
+    headers_ok = extra_headers is None or (
+        isinstance(extra_headers, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in extra_headers.items())
+    )
+    if not headers_ok:
+        raise ParameterValidationError("extra_headers should map header names to strings", parameter="extra_headers")
     if extra_body is not None:
         if not isinstance(extra_body, Mapping) or not all(isinstance(k, str) for k in extra_body):
             raise ParameterValidationError("extra_body should be a mapping of body fields", parameter="extra_body")
@@ -54,7 +57,9 @@ def check_extras(extra_headers: Any, extra_body: Any) -> CallExtras | None:
             raise ParameterValidationError(
                 f"extra_body must not set {sorted(reserved)[0]!r}: use the invoke argument", parameter="extra_body"
             )
-    return CallExtras(dict(extra_headers) if extra_headers else None, dict(extra_body) if extra_body else None)
+    return CallExtras(
+        dict(extra_headers) if extra_headers else None, dict(extra_body) if extra_body else None, bool(incremental_tool_calls)
+    )
 
 
 @contextmanager

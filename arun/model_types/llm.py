@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import inspect
-from types import CoroutineType
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from time import perf_counter
+from types import CoroutineType
 from typing import Any, ClassVar, Literal, NamedTuple, overload
 
 from arun.callbacks import Callback, fire
@@ -22,9 +22,9 @@ from arun.model_types.code_block import (
     strip_fences_stream,
 )
 from arun.model_types.llm_stream import LLMStream
-from arun.wire.client import ErrorMapper, StreamResponse
 from arun.parameters import validate_parameters
 from arun.pricing import rates
+from arun.wire.client import ErrorMapper, StreamResponse
 
 __all__ = ["LargeLanguageModel"]
 
@@ -105,7 +105,7 @@ class LargeLanguageModel(AIModel):
         model_parameters: Mapping[str, Any] | None = ..., tools: Sequence[PromptMessageTool] | None = ...,
         stop: Sequence[str] | None = ..., stream: Literal[True] = ..., user: str | None = ...,
         callbacks: Sequence[Callback] | None = ..., *, extra_headers: Mapping[str, str] | None = ...,
-        extra_body: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ..., incremental_tool_calls: bool = ...,
     ) -> LLMStream: ...
 
     @overload
@@ -114,7 +114,7 @@ class LargeLanguageModel(AIModel):
         model_parameters: Mapping[str, Any] | None = ..., tools: Sequence[PromptMessageTool] | None = ...,
         stop: Sequence[str] | None = ..., *, stream: Literal[False], user: str | None = ...,
         callbacks: Sequence[Callback] | None = ..., extra_headers: Mapping[str, str] | None = ...,
-        extra_body: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ..., incremental_tool_calls: bool = ...,
     ) -> LLMResult: ...
 
     @overload
@@ -123,7 +123,7 @@ class LargeLanguageModel(AIModel):
         model_parameters: Mapping[str, Any] | None = ..., tools: Sequence[PromptMessageTool] | None = ...,
         stop: Sequence[str] | None = ..., stream: bool = ..., user: str | None = ...,
         callbacks: Sequence[Callback] | None = ..., *, extra_headers: Mapping[str, str] | None = ...,
-        extra_body: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ..., incremental_tool_calls: bool = ...,
     ) -> LLMResult | LLMStream: ...
 
     async def invoke(
@@ -140,13 +140,20 @@ class LargeLanguageModel(AIModel):
         *,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        incremental_tool_calls: bool = False,
     ) -> LLMResult | LLMStream:
         """Invoke the model: an :class:`LLMResult`, or (``stream=True``) an :class:`LLMStream` of chunks.
 
         ``extra_headers`` / ``extra_body`` add request headers and body fields for this call only
-        (never the headers that carry the credentials).
+        (never the headers that carry the credentials).  ``incremental_tool_calls=True`` streams
+        tool calls as :class:`~arun.entities.messages.ToolCallDelta` fragments by index as they
+        arrive instead of assembled on the final chunk (``LLMStream.result()`` assembles them).
         """
-        extras = check_extras(extra_headers, extra_body) if extra_headers is not None or extra_body is not None else None
+        extras = (
+            check_extras(extra_headers, extra_body, incremental_tool_calls)
+            if extra_headers is not None or extra_body is not None or incremental_tool_calls
+            else None
+        )
         schema = await self.require_schema(model, credentials)
         messages, params, tool_list, stop_list = _validated(schema, prompt_messages, model_parameters, tools, stop)
         hooks = list(callbacks) if callbacks else []

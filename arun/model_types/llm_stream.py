@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from arun.callbacks import Callback, fire
 from arun.entities.llm import LLMResult, LLMResultChunk, LLMUsage
-from arun.entities.messages import AssistantPromptMessage, PromptMessage, ToolCall
+from arun.entities.messages import AssistantPromptMessage, PromptMessage, ToolCall, ToolCallDelta, ToolCallFunction
 from arun.errors import InvokeError
 from arun.wire.stream import AssembledStream
 
@@ -139,7 +139,7 @@ class _State:
         if aclose is not None:
             try:
                 await aclose()
-            except Exception:  # the original failure is what the caller must see
+            except Exception:  # noqa: BLE001 - the original failure is what the caller must see
                 pass
 
     async def finalize(self) -> None:
@@ -167,11 +167,28 @@ class _State:
         return LLMResult(
             model=self.model,
             prompt_messages=self.messages,
-            message=AssistantPromptMessage(content="".join(self.parts), tool_calls=list(self.tool_calls)),
+            message=AssistantPromptMessage(content="".join(self.parts), tool_calls=_assembled(self.tool_calls)),
             usage=self.usage or LLMUsage.empty_usage(),
             system_fingerprint=self.fingerprint,
             finish_reason=self.finish_reason,
         )
+
+
+def _assembled(calls: list[ToolCall]) -> list[ToolCall]:
+    """The tool calls received: incremental fragments (:class:`ToolCallDelta`) merged by index."""
+    if not any(c.__class__ is ToolCallDelta for c in calls):
+        return list(calls)
+    merged: dict[int, list[str]] = {}  # index -> [id, type, name, arguments...]
+    for c in calls:
+        i = c.index if isinstance(c, ToolCallDelta) else len(merged)
+        parts = merged.get(i)
+        if parts is None:
+            parts = merged[i] = [c.id, c.type or "function", c.function.name]
+        else:
+            parts[0] = parts[0] or c.id
+            parts[2] += c.function.name
+        parts.append(c.function.arguments)
+    return [ToolCall(p[0] or f"call_{i}", ToolCallFunction(p[2], "".join(p[3:])), p[1]) for i, p in sorted(merged.items())]
 
 
 async def _chunks(st: _State) -> AsyncGenerator[LLMResultChunk, None]:
@@ -253,7 +270,7 @@ def _partial_usage(st: _State) -> LLMUsage:
         try:
             usage: LLMUsage = estimate("".join(st.parts))
             return usage
-        except Exception:  # an estimate is best effort: fall back to counting chunks
+        except Exception:  # noqa: BLE001 - an estimate is best effort: fall back to counting chunks
             pass
     usage = LLMUsage.empty_usage()
     usage.completion_tokens = sum(1 for p in st.parts if p) + len(st.tool_calls)

@@ -143,7 +143,7 @@ async def _call_hook(hook: Callable[..., Any], trace: Trace) -> None:
         result = hook(trace)
         if inspect.isawaitable(result):
             await result
-    except Exception as exc:  # a broken observer must not break the call
+    except Exception as exc:  # noqa: BLE001 - a broken observer must not break the call
         logger.warning("on_trace hook failed: %s", redact(repr(exc)))
 
 
@@ -205,6 +205,7 @@ class PolicyRouter:
         tools: Sequence[PromptMessageTool] | None = ..., stop: Sequence[str] | None = ..., stream: Literal[True] = ...,
         user: str | None = ..., callbacks: Sequence[Any] | None = ..., *, extra_headers: Mapping[str, str] | None = ...,
         extra_body: Mapping[str, Any] | None = ..., on_trace: Callable[[Trace], Any] | None = ...,
+        incremental_tool_calls: bool = ...,
     ) -> LLMStream: ...
 
     @overload
@@ -213,6 +214,7 @@ class PolicyRouter:
         tools: Sequence[PromptMessageTool] | None = ..., stop: Sequence[str] | None = ..., *, stream: Literal[False],
         user: str | None = ..., callbacks: Sequence[Any] | None = ..., extra_headers: Mapping[str, str] | None = ...,
         extra_body: Mapping[str, Any] | None = ..., on_trace: Callable[[Trace], Any] | None = ...,
+        incremental_tool_calls: bool = ...,
     ) -> LLMResult: ...
 
     @overload
@@ -221,6 +223,7 @@ class PolicyRouter:
         tools: Sequence[PromptMessageTool] | None = ..., stop: Sequence[str] | None = ..., stream: bool = ...,
         user: str | None = ..., callbacks: Sequence[Any] | None = ..., *, extra_headers: Mapping[str, str] | None = ...,
         extra_body: Mapping[str, Any] | None = ..., on_trace: Callable[[Trace], Any] | None = ...,
+        incremental_tool_calls: bool = ...,
     ) -> LLMResult | LLMStream: ...
 
     async def invoke(
@@ -237,13 +240,17 @@ class PolicyRouter:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         on_trace: Callable[[Trace], Any] | None = None,
+        incremental_tool_calls: bool = False,
     ) -> LLMResult | LLMStream:
-        """An :class:`LLMResult`, or (``stream=True``) an :class:`LLMStream` past its commit point."""
+        """An :class:`LLMResult`, or (``stream=True``) an :class:`LLMStream` past its commit point
+        (``incremental_tool_calls``: see :meth:`LargeLanguageModel.invoke`)."""
         route = route if isinstance(route, Route) else Route(route)
         params = dict(model_parameters or {})
         messages = list(prompt_messages)
         prompt_est = estimate_prompt_tokens(messages, tools)
-        extras = {"extra_headers": extra_headers, "extra_body": extra_body}
+        extras: dict[str, Any] = {"extra_headers": extra_headers, "extra_body": extra_body}
+        if incremental_tool_calls:
+            extras["incremental_tool_calls"] = True
 
         def tokens_for(target: Target) -> int:
             mt = params.get("max_tokens")
@@ -331,7 +338,7 @@ class PolicyRouter:
                 if self.limiter is not None and cfg.limits is not None:
                     try:
                         limit = await self.limiter.snapshot(ts.limit_keys[cid], cfg.limits)
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - a status listing shows what failed
                         limit = {"error": type(exc).__name__}
                 out.append(
                     ConfigStatus(
@@ -540,7 +547,7 @@ class PolicyRouter:
         if headers and self.limiter is not None:
             try:
                 self.limiter.observe(ts.limit_keys[cfg.id], headers)
-            except Exception as err:  # observing is best effort
+            except Exception as err:  # noqa: BLE001 - observing is best effort
                 logger.debug("limiter.observe failed: %s", err)
         if len(ts.ids) == 1 and not self.cooldowns.single_config:
             return
@@ -634,7 +641,7 @@ class PolicyRouter:
             if stream is not None:
                 try:
                     await stream.aclose()
-                except Exception:
+                except Exception:  # noqa: BLE001 - the failure being handled is the one to raise
                     pass
             await self._settle(permit, 0 if isinstance(exc, InvokeError) else None)
             raise

@@ -32,6 +32,7 @@ from arun.entities.messages import (
     SystemPromptMessage,
     TextPromptMessageContent,
     ToolCall,
+    ToolCallDelta,
     ToolCallFunction,
     ToolPromptMessage,
     UserPromptMessage,
@@ -487,9 +488,13 @@ class MessagesStreamAssembler:
         "message_id",
         "done",
         "finished",
+        "incremental",
     )
 
-    def __init__(self, provider: str, model: str, messages: list[PromptMessage], usage_fn: UsageFn) -> None:
+    def __init__(
+        self, provider: str, model: str, messages: list[PromptMessage], usage_fn: UsageFn, *,
+        incremental_tool_calls: bool = False,
+    ) -> None:  # fmt: skip
         self.provider = provider
         self.model = model
         self.messages = messages
@@ -504,6 +509,8 @@ class MessagesStreamAssembler:
         self.message_id: str | None = None
         self.done = False  # message_stop seen
         self.finished = False  # the terminal chunk was emitted
+        #: emit tool-call fragments (ToolCallDelta, index = the call's ordinal) as they arrive
+        self.incremental = incremental_tool_calls
 
     def _usage(self, usage: _Usage | None) -> None:
         if usage is None:
@@ -555,6 +562,9 @@ class MessagesStreamAssembler:
                 call = self.calls.get(ev.index)
                 if call is not None and delta.partial_json:
                     call.parts.append(delta.partial_json)
+                    if self.incremental:
+                        ordinal = list(self.calls).index(ev.index)
+                        return self._fragment(ToolCallDelta("", ToolCallFunction("", delta.partial_json), "", ordinal))
             elif delta.type == "thinking_delta" and delta.thinking:
                 self.thoughts.append(delta.thinking)
             return None
@@ -564,6 +574,9 @@ class MessagesStreamAssembler:
                 call = self.calls[ev.index] = _PendingCall(block.id or f"toolu_{ev.index}", block.name or "")
                 if isinstance(block.input, dict) and block.input:
                     call.parts.append(msgspec.json.encode(block.input).decode())
+                if self.incremental:
+                    args = call.parts[0] if call.parts else ""
+                    return self._fragment(ToolCallDelta(call.id, ToolCallFunction(call.name, args), "function", len(self.calls) - 1))
             return None
         if kind == "message_start":
             if ev.message is not None:
@@ -584,6 +597,14 @@ class MessagesStreamAssembler:
             raise _stream_error(self.provider, payload, ev.error)
         return None  # content_block_stop, ping, unknown future events
 
+    def _fragment(self, fragment: ToolCallDelta) -> LLMResultChunk:
+        self.index += 1
+        return LLMResultChunk(
+            model=self.model,
+            prompt_messages=self.messages,
+            delta=LLMResultChunkDelta(index=self.index, message=AssistantPromptMessage(content="", tool_calls=[fragment])),
+        )
+
     @property
     def complete(self) -> bool:
         return self.done
@@ -600,10 +621,10 @@ class MessagesStreamAssembler:
                 provider=self.provider,
             )
         self.finished = True
-        calls = [
+        calls = [] if self.incremental else [
             ToolCall(id=c.id, function=ToolCallFunction(name=c.name, arguments=_compact_arguments("".join(c.parts))))
             for _, c in sorted(self.calls.items())
-        ]
+        ]  # fmt: skip
         usage = self.usage_fn(self.input_tokens, self.output_tokens, "".join(self.texts))
         self.index += 1
         return LLMResultChunk(

@@ -29,6 +29,7 @@ from arun.entities.messages import (
     SystemPromptMessage,
     TextPromptMessageContent,
     ToolCall,
+    ToolCallDelta,
     ToolCallFunction,
     ToolPromptMessage,
     UserPromptMessage,
@@ -386,9 +387,12 @@ class OllamaStreamAssembler:
     """Feed NDJSON lines; content becomes chunks, tool calls and usage go on the terminal chunk."""
 
     __slots__ = ("provider", "model", "messages", "usage_fn", "index", "calls", "texts", "done", "done_reason",
-                 "prompt_tokens", "completion_tokens", "finished")
+                 "prompt_tokens", "completion_tokens", "finished", "incremental")
 
-    def __init__(self, provider: str, model: str, messages: list[PromptMessage], usage_fn: UsageFn) -> None:
+    def __init__(
+        self, provider: str, model: str, messages: list[PromptMessage], usage_fn: UsageFn, *,
+        incremental_tool_calls: bool = False,
+    ) -> None:  # fmt: skip
         self.provider = provider
         self.model = model
         self.messages = messages
@@ -401,6 +405,8 @@ class OllamaStreamAssembler:
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self.finished = False
+        #: tool calls arrive whole on this wire: emit each as one ToolCallDelta as soon as it arrives
+        self.incremental = incremental_tool_calls
 
     def feed(self, raw: bytes) -> LLMResultChunk | None:
         """One NDJSON line -> a content chunk, or None."""
@@ -418,7 +424,20 @@ class OllamaStreamAssembler:
         if message is None:
             return None
         if message.tool_calls:
-            self.calls.extend(_to_tool_calls(message.tool_calls, len(self.calls)))
+            start = len(self.calls)
+            new = _to_tool_calls(message.tool_calls, start)
+            self.calls.extend(new)
+            if self.incremental:
+                if message.content:
+                    self.texts.append(message.content)
+                self.index += 1
+                fragments: list[ToolCall] = [
+                    ToolCallDelta(c.id, c.function, c.type, start + i) for i, c in enumerate(new)
+                ]
+                return LLMResultChunk(
+                    model=self.model, prompt_messages=self.messages,
+                    delta=LLMResultChunkDelta(index=self.index, message=AssistantPromptMessage(content=message.content or "", tool_calls=fragments)),
+                )  # fmt: skip
         text = message.content
         if not text:
             return None
@@ -451,7 +470,7 @@ class OllamaStreamAssembler:
             prompt_messages=self.messages,
             delta=LLMResultChunkDelta(
                 index=self.index,
-                message=AssistantPromptMessage(content="", tool_calls=list(self.calls)),
+                message=AssistantPromptMessage(content="", tool_calls=[] if self.incremental else list(self.calls)),
                 usage=usage,
                 finish_reason=self.done_reason or "stop",
             ),

@@ -23,6 +23,7 @@ from arun.entities.messages import (
     SystemPromptMessage,
     TextPromptMessageContent,
     ToolCall,
+    ToolCallDelta,
     ToolCallFunction,
     ToolPromptMessage,
     UserPromptMessage,
@@ -505,11 +506,13 @@ class ChatStreamAssembler:
         "done",
         "finished",
         "think",
+        "incremental",
     )
 
     def __init__(
-        self, provider: str, model: str, messages: list[PromptMessage], usage_fn: UsageFn, *, think_tags: bool = False
-    ) -> None:
+        self, provider: str, model: str, messages: list[PromptMessage], usage_fn: UsageFn, *, think_tags: bool = False,
+        incremental_tool_calls: bool = False,
+    ) -> None:  # fmt: skip
         self.provider = provider
         self.model = model
         self.messages = messages
@@ -523,6 +526,8 @@ class ChatStreamAssembler:
         self.done = False  # [DONE] seen
         self.finished = False  # the final chunk was emitted
         self.think = _ThinkFilter() if think_tags else None
+        #: emit tool-call fragments (ToolCallDelta) as they arrive; the final chunk then carries none
+        self.incremental = incremental_tool_calls
 
     def feed_into(self, payloads: Iterable[bytes], out: list[LLMResultChunk]) -> None:
         """Append the content chunk of every payload to ``out``; a failure leaves the chunks before it there."""
@@ -571,10 +576,13 @@ class ChatStreamAssembler:
                 if delta is None:
                     text = choice.text
                 else:
-                    if delta.tool_calls:
-                        self._merge_calls(delta.tool_calls)
-                    elif delta.function_call is not None:
-                        self._merge_calls([_ToolCallDelta(index=0, function=delta.function_call)])
+                    if delta.tool_calls or delta.function_call is not None:
+                        # tool calls, or the legacy single function call
+                        calls = delta.tool_calls or [_ToolCallDelta(index=0, function=delta.function_call)]
+                        fragments = self._merge_calls(calls)
+                        if fragments:
+                            index += 1
+                            out.append(LLMResultChunk(model, LLMResultChunkDelta(index, AssistantPromptMessage("", tool_calls=fragments)), messages, fingerprint))  # fmt: skip
                     text = delta.content
                 if not text:
                     continue
@@ -590,9 +598,12 @@ class ChatStreamAssembler:
         finally:
             self.index = index
 
-    def _merge_calls(self, deltas: list[_ToolCallDelta]) -> None:
+    def _merge_calls(self, deltas: list[_ToolCallDelta]) -> list[ToolCall] | None:
+        """Merge the wire deltas by index; in incremental mode also return them as fragments."""
+        fragments: list[ToolCall] | None = [] if self.incremental else None
         for delta in deltas:
             call = self.calls.get(delta.index)
+            new = call is None
             if call is None:
                 call = self.calls[delta.index] = _PendingCall()
             if delta.id:
@@ -600,11 +611,19 @@ class ChatStreamAssembler:
             if delta.type:
                 call.type = delta.type
             fn = delta.function
+            name = args = ""
             if fn is not None:
                 if fn.name:
-                    call.name += fn.name if call.name != fn.name else ""
+                    name = fn.name if call.name != fn.name else ""
+                    call.name += name
                 if fn.arguments:
-                    call.arguments.append(_arguments(fn.arguments))
+                    args = _arguments(fn.arguments)
+                    call.arguments.append(args)
+            if fragments is not None and (new or name or args):
+                if new and not call.id:
+                    call.id = f"call_{delta.index}"
+                fragments.append(ToolCallDelta(call.id if new else "", ToolCallFunction(name, args), call.type if new else "", delta.index))
+        return fragments
 
     def partial_usage(self, text: str) -> LLMUsage:
         """The usage of an answer that stopped after ``text``: reported counts, the rest counted locally."""
@@ -623,10 +642,10 @@ class ChatStreamAssembler:
                 f"[{self.provider}] Stream Interrupted: the upstream ended the stream before it finished"
             )
         self.finished = True
-        calls = [
+        calls = [] if self.incremental else [
             ToolCall(id=c.id or f"call_{i}", type=c.type, function=ToolCallFunction(name=c.name, arguments="".join(c.arguments)))
             for i, c in sorted(self.calls.items())
-        ]
+        ]  # fmt: skip
         u = self.usage
         usage = self.usage_fn(
             u.prompt_tokens if u else None, u.completion_tokens if u else None, "".join(self.texts)

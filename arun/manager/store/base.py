@@ -36,6 +36,8 @@ __all__ = [
     "LoadBalancingConfig",
     "TenantDefaultModel",
     "QuotaReservationRecord",
+    "VirtualKeyRecord",
+    "SpendRecord",
     "CredentialStore",
     "parse_config",
     "quota_is_valid",
@@ -184,6 +186,53 @@ class QuotaReservationRecord:
     actual: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualKeyRecord:
+    """A gateway key (migration 4): the SHA-256 of the key, never the key; money in units of 1e-7."""
+
+    id: str
+    key_hash: str
+    #: ``sk-...abcd``: enough to recognise a key, never enough to use it
+    key_hint: str
+    name: str
+    tenant_id: str
+    #: allowed model names (aliases or ``provider/model``); None = every model of the tenant
+    models: list[str] | None
+    rpm: int | None
+    tpm: int | None
+    budget_e7: int | None
+    currency: str
+    #: settled spend written by the gateway's spend log
+    spent_e7: int = 0
+    revoked_at: datetime | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRecord:
+    """One gateway request in the spend log (``outcome``: ok | error | cancelled)."""
+
+    id: str
+    key_id: str | None
+    tenant_id: str | None
+    route: str
+    provider: str | None
+    model: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    price_e7: int
+    currency: str | None
+    latency_ms: float | None
+    ttft_ms: float | None
+    outcome: str
+    status: int | None
+    error: str | None = None
+    cache_hit: bool = False
+    stream: bool = False
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

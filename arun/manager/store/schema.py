@@ -117,8 +117,53 @@ _V3 = [
     "CREATE INDEX quota_reservations_provider_idx ON quota_reservations (provider_id)",
 ]
 
+#: v4: the gateway's virtual keys (stored as the SHA-256 of the key, mapped to a tenant, scoped to
+#: models, per-key rpm/tpm, a budget) and its spend log (one row per request).  Money is integer
+#: units of 1e-7 of the currency (``*_e7``: Dify's price precision), so sums are exact in both dialects.
+_V4 = [
+    """CREATE TABLE virtual_keys (
+        id TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL UNIQUE,
+        key_hint TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        models TEXT,
+        rpm BIGINT CHECK (rpm IS NULL OR rpm > 0),
+        tpm BIGINT CHECK (tpm IS NULL OR tpm > 0),
+        budget_e7 BIGINT CHECK (budget_e7 IS NULL OR budget_e7 >= 0),
+        currency TEXT NOT NULL DEFAULT 'USD',
+        spent_e7 BIGINT NOT NULL DEFAULT 0,
+        revoked_at {ts},
+        created_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP
+    )""",
+    "CREATE INDEX virtual_keys_tenant_idx ON virtual_keys (tenant_id)",
+    """CREATE TABLE spend_log (
+        id TEXT PRIMARY KEY,
+        key_id TEXT,
+        tenant_id TEXT,
+        route TEXT NOT NULL,
+        provider TEXT,
+        model TEXT,
+        prompt_tokens BIGINT NOT NULL DEFAULT 0,
+        completion_tokens BIGINT NOT NULL DEFAULT 0,
+        total_tokens BIGINT NOT NULL DEFAULT 0,
+        price_e7 BIGINT NOT NULL DEFAULT 0,
+        currency TEXT,
+        latency_ms DOUBLE PRECISION,
+        ttft_ms DOUBLE PRECISION,
+        outcome TEXT NOT NULL,
+        status INTEGER,
+        error TEXT,
+        cache_hit BOOLEAN NOT NULL DEFAULT FALSE,
+        stream BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP
+    )""",
+    "CREATE INDEX spend_log_key_idx ON spend_log (key_id, created_at)",
+    "CREATE INDEX spend_log_tenant_idx ON spend_log (tenant_id, created_at)",
+]
+
 #: (version, statements), in order.
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3)]
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4)]
 
 
 def render(statement: str, ts_type: str) -> str:

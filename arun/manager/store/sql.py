@@ -42,6 +42,7 @@ from arun.manager.store.base import (
     origin_model_type,
     to_utc,
 )
+from arun.manager.store.keys_sql import KeysSqlMixin
 
 __all__ = ["SqlStore"]
 
@@ -134,7 +135,7 @@ _LOST = {
 }  # fmt: skip
 
 
-class SqlStore(CredentialStore):
+class SqlStore(KeysSqlMixin, CredentialStore):
     """CRUD in portable SQL (PostgreSQL ≥ 9.5 / SQLite ≥ 3.35: ON CONFLICT, RETURNING)."""
 
     #: Row lock of a SELECT inside a transaction (SQLite's ``BEGIN IMMEDIATE`` already locks the database).
@@ -348,7 +349,7 @@ class SqlStore(CredentialStore):
             retried = attempt > 0
 
             async def run(execute: Execute) -> T:
-                return await body(execute, retried)
+                return await body(execute, retried)  # noqa: B023 - awaited within this iteration
 
             try:
                 return await self._transaction(run)

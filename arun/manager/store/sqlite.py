@@ -11,6 +11,7 @@ cannot overshoot across processes either.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import sqlite3
@@ -37,6 +38,7 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 _UNAVAILABLE = ("unable to open", "database is locked", "disk i/o", "readonly", "no such file", "disk is full")
 
 
+@functools.lru_cache(maxsize=512)
 def _to_sqlite(sql: str) -> str:
     return _PLACEHOLDER.sub(r"?\1", sql)
 

@@ -1,4 +1,5 @@
-"""Fixtures of the credential-store suites: ``pg_url`` (a fresh PostgreSQL database),
+"""Fixtures shared by the suites that need a credential store (manager, gateway): ``pg_url``
+(a fresh PostgreSQL database),
 ``store_url`` (SQLite temp file and PostgreSQL, one case each) and ``store`` (opened on it).
 
 PostgreSQL unreachable → the PostgreSQL cases skip, unless ``CI=true`` (then they fail).
