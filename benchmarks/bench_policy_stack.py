@@ -25,6 +25,7 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from arun import ModelRuntime, UserPromptMessage
 from arun.entities.llm import LLMResult, LLMResultChunk, LLMResultChunkDelta, LLMUsage
 from arun.entities.messages import AssistantPromptMessage
+from arun.model_types.llm_stream import LLMStream
 from arun.policy.router import CredentialConfig, PolicyRouter, Target
 from arun.state import MemoryStateStore, StateUnavailableError
 
@@ -65,9 +67,17 @@ class _StubStream:
 
 
 class _StubLLM:
+    """Answers at once: a prebuilt result, or an :class:`LLMStream` (the one stream type) over prebuilt chunks."""
+
     async def invoke(self, model: str, credentials: Any, prompt_messages: Any, model_parameters: Any = None,
-                     tools: Any = None, stop: Any = None, stream: bool = True, user: Any = None, callbacks: Any = None) -> Any:
-        return _StubStream() if stream else RESULT
+                     tools: Any = None, stop: Any = None, stream: bool = True, user: Any = None, callbacks: Any = None,
+                     **extras: Any) -> Any:  # fmt: skip
+        if not stream:
+            return RESULT
+        return LLMStream(self, _StubStream(), model, list(prompt_messages), perf_counter(), [], None)  # type: ignore[arg-type]
+
+    def _transform_invoke_error(self, exc: BaseException, model: str | None = None, credentials: Any = None) -> BaseException:
+        return exc
 
 
 class _StubRuntime:

@@ -109,8 +109,12 @@ _tracer: Any = None
 
 
 def _get_tracer() -> Any:
+    """The tracer of the installed tracer provider; None while none is installed (the API's proxy
+    would hand out spans that record nothing: asked again on the next call, which costs one check)."""
     global _tracer
     if _tracer is None and _otel_trace is not None:
+        if isinstance(_otel_trace.get_tracer_provider(), _otel_trace.ProxyTracerProvider):
+            return None
         _tracer = _otel_trace.get_tracer("arun.policy")
     return _tracer
 
@@ -122,10 +126,10 @@ def reset_tracer() -> None:
 
 
 def start_span(operation: str, provider: str, model: str, params: dict[str, Any] | None = None) -> Any:
-    """A started client span, or None when OpenTelemetry is not installed."""
-    if _otel_trace is None:
-        return None
+    """A started client span, or None when OpenTelemetry is not installed or the span does not record."""
     tracer = _get_tracer()
+    if tracer is None:
+        return None
     attrs: dict[str, Any] = {
         "gen_ai.operation.name": operation,
         "gen_ai.system": provider,
@@ -136,7 +140,9 @@ def start_span(operation: str, provider: str, model: str, params: dict[str, Any]
             value = params.get(key)
             if isinstance(value, (int, float, str, bool)):
                 attrs[attr] = value
-    return tracer.start_span(f"{operation} {model}", kind=_otel_trace.SpanKind.CLIENT, attributes=attrs)
+    span = tracer.start_span(f"{operation} {model}", kind=_otel_trace.SpanKind.CLIENT, attributes=attrs)
+    # no tracer provider installed (or the sampler said no): nothing to record, nothing to finish
+    return span if span.is_recording() else None
 
 
 _PARAM_ATTRS = {

@@ -9,7 +9,7 @@ import sys
 from decimal import Decimal
 
 import pytest
-from conftest import spend_rows
+from gateway_harness import spend_rows
 from rawhttp import request
 
 from arun.gateway.auth import KeyRing, from_e7, hash_key, to_e7

@@ -12,7 +12,7 @@ import asyncio
 import aiohttp
 import openai
 import pytest
-from conftest import spend_rows, wait_for
+from gateway_harness import spend_rows, wait_for
 
 from arun.testing import Fault, SimulatorConfig, UpstreamSimulator
 
@@ -61,7 +61,7 @@ async def test_failure_before_the_first_delta_is_an_http_status(gateway):
 async def test_client_disconnect_cancels_the_upstream_at_once(make_gateway, tmp_path):
     # a slow upstream (50 ms between events): the client leaves after the first delta
     async with UpstreamSimulator(SimulatorConfig(chunk_delay=0.05, reply_words=400)) as slow:
-        from conftest import start_gateway
+        from gateway_harness import start_gateway
 
         gateway = await start_gateway(slow, tmp_path)
         try:
@@ -88,7 +88,7 @@ async def test_client_disconnect_cancels_the_upstream_at_once(make_gateway, tmp_
 
 async def test_graceful_shutdown_lets_a_stream_finish(tmp_path):
     async with UpstreamSimulator(SimulatorConfig(chunk_delay=0.01, reply_words=40)) as slow:
-        from conftest import start_gateway
+        from gateway_harness import start_gateway
 
         gateway = await start_gateway(slow, tmp_path, shutdown_grace=30.0)
         client = gateway.openai()
@@ -104,7 +104,7 @@ async def test_graceful_shutdown_lets_a_stream_finish(tmp_path):
 
 async def test_shutdown_deadline_cuts_a_stream_with_an_error_event(tmp_path):
     async with UpstreamSimulator(SimulatorConfig(chunk_delay=0.05, reply_words=400)) as slow:
-        from conftest import start_gateway
+        from gateway_harness import start_gateway
 
         gateway = await start_gateway(slow, tmp_path, shutdown_grace=0.3)
         rt = gateway.gw.manager.runtime
