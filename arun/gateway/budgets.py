@@ -18,10 +18,11 @@ by the spend log's flush interval.  Amounts are integer units of 1e-7 of the cur
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
+
+from arun.state.redis import LuaScript, unavailable
 
 __all__ = ["Budgets", "MemoryBudgets", "RedisBudgets", "BudgetState"]
 
@@ -146,15 +147,7 @@ return 1
 """
 
 
-class _Script:
-    __slots__ = ("src", "sha")
-
-    def __init__(self, src: str) -> None:
-        self.src = src
-        self.sha = hashlib.sha1(src.encode()).hexdigest()
-
-
-_R, _S, _D = _Script(_RESERVE), _Script(_SETTLE), _Script(_SEED)
+_R, _S, _D = LuaScript(_RESERVE), LuaScript(_SETTLE), LuaScript(_SEED)
 
 
 class RedisBudgets:
@@ -169,18 +162,8 @@ class RedisBudgets:
         base = f"{self.prefix}gw:budget:{key_id}"
         return [base, base + ":res", base + ":amt"]
 
-    async def _eval(self, script: _Script, keys: list[str], args: list[Any]) -> Any:
-        from redis.exceptions import NoScriptError, RedisError
-
-        from arun.state.redis import _unavailable
-
-        try:
-            try:
-                return await self._r.evalsha(script.sha, len(keys), *keys, *args)
-            except NoScriptError:
-                return await self._r.eval(script.src, len(keys), *keys, *args)
-        except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
+    async def _eval(self, script: LuaScript, keys: list[str], args: list[Any]) -> Any:
+        return await script.run(self._r, keys, args, what="budget store")
 
     async def reserve(self, key_id: str, rid: str, estimate: int, budget: int, seed: Seed) -> tuple[bool, int, int]:
         keys = self._keys(key_id)
@@ -197,12 +180,10 @@ class RedisBudgets:
     async def usage(self, key_id: str) -> tuple[int, int] | None:
         from redis.exceptions import RedisError
 
-        from arun.state.redis import _unavailable
-
         try:
             got = await self._r.hmget(self._keys(key_id)[0], ["spent", "reserved"])
         except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc, "budget store") from exc
         if got[0] is None:
             return None
         return int(got[0]), int(got[1] or 0)

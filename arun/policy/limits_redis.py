@@ -40,14 +40,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from arun.policy.limits_core import CallLater, Clock, Denied, KeyState, LimiterCore, Permit
 from arun.policy.limits_spec import DEFAULT_WINDOW, LimitSpec, LimitState
 from arun.protocols.errors import RateLimitHeaders
-from arun.redact import redact
 from arun.state.base import StateUnavailableError
-from arun.state.redis import _Script
+from arun.state.redis import LuaScript, unavailable as state_unavailable
 
 __all__ = ["RedisLimiter"]
 
@@ -167,16 +166,16 @@ return {redis.call('ZCARD', KEYS[1]), math.floor(used), redis.call('ZCARD', KEYS
         redis.call('PTTL', KEYS[5]), redis.call('GET', KEYS[5]) or '', lr[1] or '', lr[2] or ''}
 """
 
-_ACQUIRE = _Script(_ACQUIRE_LUA)
-_SETTLE = _Script(_SETTLE_LUA)
-_BLOCK = _Script(_BLOCK_LUA)
-_SNAPSHOT = _Script(_SNAPSHOT_LUA)
+_ACQUIRE = LuaScript(_ACQUIRE_LUA)
+_SETTLE = LuaScript(_SETTLE_LUA)
+_BLOCK = LuaScript(_BLOCK_LUA)
+_SNAPSHOT = LuaScript(_SNAPSHOT_LUA)
 
 _LEARNED_TTL_MS = 3_600_000
 
 
 def _unavailable(exc: BaseException) -> StateUnavailableError:
-    return StateUnavailableError(f"Redis limiter unavailable: {redact(str(exc)) or type(exc).__name__}")
+    return state_unavailable(exc, "limiter")
 
 
 class _Keys(KeyState):
@@ -248,14 +247,8 @@ class RedisLimiter(LimiterCore[_Keys, _Lease]):
         base = f"{self.prefix}arun:limit:{{{key}}}:"
         return _Keys([base + s for s in ("w", "t", "u", "f", "b", "l")])
 
-    async def _eval(self, script: _Script, keys: list[str], args: list[Any]) -> Any:
-        try:
-            try:
-                return await self._r.evalsha(script.sha, len(keys), *keys, *args)
-            except NoScriptError:
-                return await self._r.eval(script.src, len(keys), *keys, *args)
-        except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
+    async def _eval(self, script: LuaScript, keys: list[str], args: list[Any]) -> Any:
+        return await script.run(self._r, keys, args, what="limiter")
 
     # -- the primitives -----------------------------------------------------------------
     async def _reserve(self, key: str, st: _Keys, rpm: int | None, tpm: int | None, max_in_flight: int | None,

@@ -70,20 +70,35 @@ return 1
 """
 
 
-class _Script:
+def unavailable(exc: BaseException, what: str = "state store") -> StateUnavailableError:
+    return StateUnavailableError(f"Redis {what} unavailable: {redact(str(exc)) or type(exc).__name__}")
+
+
+class LuaScript:
+    """A Lua script run by its SHA (EVALSHA), sent whole only when the server does not know it yet;
+    every Redis or socket failure is a :class:`StateUnavailableError`.  Shared by the state store,
+    the limiter and the gateway's budgets."""
+
     __slots__ = ("src", "sha")
 
     def __init__(self, src: str) -> None:
         self.src = src
         self.sha = hashlib.sha1(src.encode()).hexdigest()
 
+    async def run(self, client: aioredis.Redis, keys: list[str], args: list[Any], *, what: str = "state store") -> Any:
+        """The script's reply; ``what`` names the user in the error (``state store``, ``limiter`` ...)."""
+        try:
+            try:
+                return await client.evalsha(self.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                # EVAL runs it and puts it back in the server's script cache.
+                return await client.eval(self.src, len(keys), *keys, *args)
+        except (RedisError, OSError) as exc:
+            raise unavailable(exc, what) from exc
 
-_PICK = _Script(_PICK_LUA)
-_COOLDOWN = _Script(_COOLDOWN_LUA)
 
-
-def _unavailable(exc: BaseException) -> StateUnavailableError:
-    return StateUnavailableError(f"Redis state store unavailable: {redact(str(exc)) or type(exc).__name__}")
+_PICK = LuaScript(_PICK_LUA)
+_COOLDOWN = LuaScript(_COOLDOWN_LUA)
 
 
 class RedisStateStore:
@@ -125,16 +140,6 @@ class RedisStateStore:
     def client(self) -> "aioredis.Redis":
         return self._r
 
-    async def _eval(self, script: _Script, keys: list[str], args: list[Any]) -> Any:
-        try:
-            try:
-                return await self._r.evalsha(script.sha, len(keys), *keys, *args)
-            except NoScriptError:
-                # EVAL runs it and puts it back in the server's script cache.
-                return await self._r.eval(script.src, len(keys), *keys, *args)
-        except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
-
     async def lb_pick(self, scope: str, config_ids: list[str]) -> tuple[str | None, list[tuple[str, float]]]:
         n = len(config_ids)
         if n == 0:
@@ -142,7 +147,7 @@ class RedisStateStore:
         p = self.prefix
         keys = [lb_index_key(scope, p)]
         keys.extend(lb_cooldown_key(scope, cid, p) for cid in config_ids)
-        res = await self._eval(_PICK, keys, [LB_INDEX_WRAP, LB_INDEX_TTL])
+        res = await _PICK.run(self._r, keys, [LB_INDEX_WRAP, LB_INDEX_TTL])
         chosen = int(res[0])
         hits = [
             (config_ids[int(res[i])], _ttl_seconds(int(res[i + 1])))
@@ -152,7 +157,7 @@ class RedisStateStore:
 
     async def lb_cooldown(self, scope: str, config_id: str, seconds: float, reason: str = "") -> None:
         ms = max(1, round(float(seconds) * 1000))
-        await self._eval(_COOLDOWN, [lb_cooldown_key(scope, config_id, self.prefix)], [ms, reason or "true"])
+        await _COOLDOWN.run(self._r, [lb_cooldown_key(scope, config_id, self.prefix)], [ms, reason or "true"])
 
     async def lb_state(self, scope: str, config_ids: list[str]) -> list[ConfigState]:
         if not config_ids:
@@ -165,7 +170,7 @@ class RedisStateStore:
                     pipe.get(key)
                 res = await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         wall = time.time()
         out = []
         for i, cid in enumerate(config_ids):

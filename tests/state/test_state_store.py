@@ -287,7 +287,7 @@ async def test_redis_foreign_cooldown_key_without_ttl_counts(redis_store):
 async def test_redis_noscript_fallback(redis_store, monkeypatch):
     import arun.state.redis as mod
 
-    fresh = mod._Script(mod._PICK_LUA + f"\n-- {uuid.uuid4().hex}\n")
+    fresh = mod.LuaScript(mod._PICK_LUA + f"\n-- {uuid.uuid4().hex}\n")
     monkeypatch.setattr(mod, "_PICK", fresh)
     assert (await redis_store.client.script_exists(fresh.sha)) == [False]
     assert (await redis_store.lb_pick(SCOPE, IDS))[0] == "a"  # NOSCRIPT -> EVAL
