@@ -23,32 +23,22 @@ provider, so the profile leaves them out and :func:`stream_without_usage` /
 
 from __future__ import annotations
 
-import http
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import rewrite_chunks
+from arun.testing.profiles.common import crlf, data_event, rewrite_chunks, status_phrase
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
 
 __all__ = ["PROFILE", "stream_without_usage", "function_call_body"]
 
-_encode = msgspec.json.encode
-
-
-def _crlf(event: bytes) -> bytes:
-    return event.replace(b"\n", b"\r\n")
-
 
 def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     if message is None:
-        try:
-            message = "Invalid request" if status == 400 else http.HTTPStatus(status).phrase
-        except ValueError:
-            message = "Error"
+        message = "Invalid request" if status == 400 else status_phrase(status)
     return status, {"detail": message}
 
 
@@ -58,7 +48,7 @@ def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[byt
         chunk.pop("system_fingerprint", None)
         return [chunk]
 
-    return [_crlf(e) for e in rewrite_chunks(events, edit)]
+    return [crlf(e) for e in rewrite_chunks(events, edit)]
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
@@ -71,14 +61,10 @@ def stream_error(ctx: Ctx) -> bytes:
     return b""  # the server writes no error event: the stream just stops
 
 
-def _event(obj: Any) -> bytes:
-    return b"data: " + _encode(obj) + b"\r\n\r\n"
-
-
 def stream_without_usage(model: str, pieces: list[str]) -> bytes:
     """A streamed answer as ``predict()`` writes it: role chunk, content chunks, a ``stop`` chunk, no usage."""
     def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
-        return _event({"model": model, "id": "", "choices": [{"delta": delta, "finish_reason": finish, "index": 0}], "object": "chat.completion.chunk"})
+        return crlf(data_event({"model": model, "id": "", "choices": [{"delta": delta, "finish_reason": finish, "index": 0}], "object": "chat.completion.chunk"}))
 
     out = [chunk({"role": "assistant"}, None)]
     out += [chunk({"role": "assistant", "content": p, "function_call": None}, None) for p in pieces]
@@ -89,7 +75,7 @@ def stream_without_usage(model: str, pieces: list[str]) -> bytes:
 
 def function_call_body(model: str, name: str, arguments: str, raw_text: str) -> bytes:
     """A non-streamed tool call: the raw model text as content, one ``function_call``, usage."""
-    return _encode(
+    return msgspec.json.encode(
         {
             "model": model,
             "id": "",

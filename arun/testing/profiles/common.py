@@ -1,23 +1,39 @@
-"""Helpers the profiles share: editing framed SSE chunks, chain-of-thought pieces, OpenAI-shaped error bodies."""
+"""Helpers the profiles share: editing framed SSE chunks, chain-of-thought pieces, usage on the finish chunk,
+guarded routes, status phrases, OpenAI-shaped error bodies."""
 
 from __future__ import annotations
 
+import http
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 if TYPE_CHECKING:
-    from arun.testing.simulator import Ctx
+    from aiohttp import web
+
+    from arun.testing.simulator import Ctx, Handler
 
 __all__ = [
-    "rewrite_chunks", "openai_error", "data_event", "after_role", "reasoning_events", "reasoning_message",
-    "last_user_text", "request_usage",
+    "rewrite_chunks", "openai_error", "data_event", "crlf", "after_role", "reasoning_events", "reasoning_message",
+    "last_user_text", "request_usage", "usage_on_finish", "thinking_disabled", "guarded", "status_phrase",
 ]
-
 
 def data_event(obj: Any) -> bytes:
     return b"data: " + msgspec.json.encode(obj) + b"\n\n"
+
+
+def crlf(event: bytes) -> bytes:
+    """A framed event with ``\\r\\n`` line endings, as sse-starlette (``EventSourceResponse``) writes them."""
+    return event.replace(b"\n", b"\r\n")
+
+
+def status_phrase(status: int) -> str:
+    """The reason phrase of an HTTP status (Starlette's default ``detail``), ``"Error"`` for one it does not know."""
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def rewrite_chunks(events: list[bytes], edit: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> list[bytes]:
@@ -58,6 +74,35 @@ def reasoning_message(answer: dict[str, Any], pieces: list[str], *, field: str =
     """The non-streamed answer with the joined chain of thought beside the content of its first choice."""
     answer["choices"][0]["message"][field] = "".join(pieces)
     return answer
+
+
+def usage_on_finish(chunk: dict[str, Any], usage: dict[str, Any], *, into_choice: bool = False) -> list[dict[str, Any]]:
+    """For a provider that reports a stream's usage on the chunk carrying the finish reason: the
+    separate usage chunk (no ``choices``) is dropped, the others lose their top-level ``usage``, and
+    the finish chunk gets ``usage`` (at the top level, or inside its choice with ``into_choice``)."""
+    choices = chunk.get("choices")
+    if not choices:
+        return []
+    chunk.pop("usage", None)
+    if choices[0].get("finish_reason"):
+        (choices[0] if into_choice else chunk)["usage"] = usage
+    return [chunk]
+
+
+def thinking_disabled(body: dict[str, Any]) -> bool:
+    """Did the request turn thinking off with ``thinking: {type: disabled}`` (DeepSeek, Zhipu, Kimi, Ark)?"""
+    value = body.get("thinking")
+    return isinstance(value, dict) and value.get("type") == "disabled"
+
+
+def guarded(refuse: Callable[[Ctx], web.StreamResponse | None], handler: Handler) -> Handler:
+    """``handler`` behind a check of the provider's own: the answer ``refuse`` gives (an error), else the handler's."""
+
+    async def route(ctx: Ctx) -> web.StreamResponse:
+        refused = refuse(ctx)
+        return refused if refused is not None else await handler(ctx)
+
+    return route
 
 
 def last_user_text(body: dict[str, Any]) -> str:

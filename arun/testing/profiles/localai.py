@@ -13,12 +13,10 @@
 
 from __future__ import annotations
 
-import http
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from arun.testing.profiles import Profile
+from arun.testing.profiles.common import data_event, status_phrase
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -29,18 +27,13 @@ __all__ = ["PROFILE"]
 def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     if status == 401 and message is None:
         return 401, {"error": {"code": 401, "message": "An authentication key is required", "type": "invalid_request_error"}}
-    if message is None:
-        try:
-            message = http.HTTPStatus(status).phrase
-        except ValueError:
-            message = "Error"
-    return status, {"error": {"code": status, "message": message, "type": ""}}
+    return status, {"error": {"code": status, "message": message or status_phrase(status), "type": ""}}
 
 
 def stream_error(ctx: Ctx) -> bytes:
     f = ctx.fault
     err = {"error": {"message": (f.message if f is not None else None) or "backend stream ended", "type": "server_error", "code": "server_error"}}
-    return b"data: " + msgspec.json.encode(err) + b"\n\ndata: [DONE]\n\n"
+    return data_event(err) + b"data: [DONE]\n\n"
 
 
 PROFILE = Profile(

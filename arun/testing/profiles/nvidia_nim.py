@@ -19,33 +19,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from arun.testing.profiles import Profile
+from arun.testing.profiles.common import data_event
+from arun.testing.profiles.vllm import FLAT_CONTEXT_MESSAGE, vllm_error
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
 
-_TYPES = {400: "BadRequestError", 401: "Unauthorized", 404: "NotFoundError", 422: "BadRequestError", 429: "TooManyRequests"}
-CONTEXT_MESSAGE = (
-    "This model's maximum context length is 8192 tokens. However, you requested 9216 tokens "
-    "(8192 in the messages, 1024 in the completion). Please reduce the length of the messages or completion."
-)
+#: the type names NIM adds to vLLM's for the statuses it answers itself
+_TYPES = {401: "Unauthorized", 429: "TooManyRequests"}
 
 
 def _object(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> dict[str, Any]:
-    body = ctx.body if isinstance(ctx.body, dict) else {}
-    typ = _TYPES.get(status, "InternalServerError" if status >= 500 else "BadRequestError")
+    if message is None and error_type == "context_length_exceeded":
+        message = FLAT_CONTEXT_MESSAGE
+    elif message is None and status == 404:
+        model = ctx.body.get("model") if isinstance(ctx.body, dict) else None
+        message = f"The model `{model}` does not exist."
+    obj = vllm_error(status, message or "", _TYPES.get(status), flat=True)
     if message is None:
-        if error_type == "context_length_exceeded":
-            message = CONTEXT_MESSAGE
-        elif status == 404:
-            message = f"The model `{body.get('model')}` does not exist."
-        elif status == 401:
-            message = "Unauthorized"
-        else:
-            message = typ
-    return {"object": "error", "message": message, "type": typ, "param": None, "code": status}
+        obj["message"] = obj["type"]  # no text of its own: the type name (401 "Unauthorized")
+    return obj
 
 
 def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
@@ -54,8 +48,7 @@ def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | Non
 
 def stream_error(ctx: Ctx) -> bytes:
     f = ctx.fault
-    err = _object(ctx, 500, f.error_type if f else None, f.message if f else None)
-    return b"data: " + msgspec.json.encode({"error": err}) + b"\n\n"
+    return data_event({"error": _object(ctx, 500, f.error_type if f else None, f.message if f else None)})
 
 
 PROFILE = Profile(

@@ -17,22 +17,19 @@ OpenLLM's bentos mount vLLM's ``create_chat_completion``, ``create_completion``,
 
 from __future__ import annotations
 
-import http
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import reasoning_events, reasoning_message
+from arun.testing.profiles.common import data_event, reasoning_events, reasoning_message, status_phrase
+from arun.testing.profiles.vllm import FLAT_CONTEXT_MESSAGE, vllm_error
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
 
-__all__ = ["PROFILE", "REASONING", "flat_error"]
+__all__ = ["PROFILE", "REASONING"]
 
 REASONING = ["Let me think", " about the", " question."]
 _REASONING_MODELS = ("qwq", "r1")
-_TYPES = {400: "BadRequestError", 404: "NotFoundError", 500: "InternalServerError"}
 
 
 def _reasons(body: dict[str, Any]) -> bool:
@@ -40,30 +37,16 @@ def _reasons(body: dict[str, Any]) -> bool:
     return any(tag in model for tag in _REASONING_MODELS)
 
 
-def flat_error(status: int, message: str) -> dict[str, Any]:
-    typ = _TYPES.get(status) or ("BadRequestError" if status < 500 else "InternalServerError")
-    return {"object": "error", "message": message, "type": typ, "param": None, "code": status}
-
-
 def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     if message is None and error_type == "context_length_exceeded":
-        status = 400
-        message = (
-            "This model's maximum context length is 8192 tokens. However, you requested 9216 tokens "
-            "(8192 in the messages, 1024 in the completion). Please reduce the length of the messages or completion."
-        )
-    if message is None:
-        try:
-            message = http.HTTPStatus(status).phrase
-        except ValueError:
-            message = "Error"
-    return status, flat_error(status, message)
+        status, message = 400, FLAT_CONTEXT_MESSAGE
+    return status, vllm_error(status, message or status_phrase(status), flat=True)
 
 
 def stream_error(ctx: Ctx) -> bytes:
     f = ctx.fault
-    err = flat_error(400, (f.message if f is not None else None) or "The prompt is too long for this model.")
-    return b"data: " + msgspec.json.encode({"error": err}) + b"\n\n"
+    err = vllm_error(400, (f.message if f is not None else None) or "The prompt is too long for this model.", flat=True)
+    return data_event({"error": err})
 
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:

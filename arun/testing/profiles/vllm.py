@@ -23,22 +23,26 @@ and embeddings OpenAI's: the default handlers already speak both.
 
 from __future__ import annotations
 
-import http
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import reasoning_events, reasoning_message
+from arun.testing.profiles.common import data_event, reasoning_events, reasoning_message, status_phrase
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
 
-__all__ = ["PROFILE", "REASONING", "vllm_error"]
+__all__ = ["PROFILE", "REASONING", "FLAT_CONTEXT_MESSAGE", "vllm_error"]
 
 REASONING = ["Okay, the user", " wants a short", " answer."]
 
 _TYPES = {400: "BadRequestError", 404: "NotFoundError", 500: "InternalServerError"}
+
+#: the over-long prompt message of vLLM 0.8 / 0.9 (``serving_engine.py`` input validation), which the
+#: servers built on those releases send (:mod:`arun.testing.profiles.openllm`, :mod:`arun.testing.profiles.nvidia_nim`)
+FLAT_CONTEXT_MESSAGE = (
+    "This model's maximum context length is 8192 tokens. However, you requested 9216 tokens "
+    "(8192 in the messages, 1024 in the completion). Please reduce the length of the messages or completion."
+)
 
 
 def _thinking(body: dict[str, Any]) -> bool:
@@ -46,9 +50,12 @@ def _thinking(body: dict[str, Any]) -> bool:
     return not (isinstance(kwargs, dict) and kwargs.get("enable_thinking") is False)
 
 
-def vllm_error(status: int, message: str, error_type: str | None = None) -> dict[str, Any]:
-    """The nested error object of vLLM >= 0.10.1 (``ErrorResponse(error=ErrorInfo(...))``)."""
+def vllm_error(status: int, message: str, error_type: str | None = None, *, flat: bool = False) -> dict[str, Any]:
+    """vLLM's error body: nested ``{"error": {...}}`` since v0.10.1 (``ErrorResponse(error=ErrorInfo(...))``),
+    or with ``flat`` the fields at the top level beside ``"object": "error"`` (vLLM < 0.10.1)."""
     typ = error_type or _TYPES.get(status) or ("BadRequestError" if status < 500 else "InternalServerError")
+    if flat:
+        return {"object": "error", "message": message, "type": typ, "param": None, "code": status}
     return {"error": {"message": message, "type": typ, "param": None, "code": status}}
 
 
@@ -63,10 +70,7 @@ def _message(ctx: Ctx, status: int, error_type: str | None, message: str | None)
     if status == 404:
         model = ctx.body.get("model") if isinstance(ctx.body, dict) else None
         return f"The model `{model}` does not exist."
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
+    return status_phrase(status)
 
 
 def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
@@ -80,7 +84,7 @@ def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | Non
 def stream_error(ctx: Ctx) -> bytes:
     f = ctx.fault
     err = vllm_error(500, (f.message if f is not None else None) or "EngineCore encountered an issue.")
-    return b"data: " + msgspec.json.encode(err) + b"\n\n"
+    return data_event(err)
 
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:

@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import http
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -27,6 +26,7 @@ from aiohttp import web
 
 from arun.testing.content import rerank_tokens
 from arun.testing.profiles import Profile
+from arun.testing.profiles.common import crlf, data_event, status_phrase
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -82,18 +82,11 @@ def _detail(ctx: Ctx, status: int, message: str | None) -> str:
         return f"Rate limit reached for the model. Request limit 1 for the model: {uid or 'model'}"
     if status == 401:
         return "Could not validate credentials"
-    try:
-        return http.HTTPStatus(status).phrase  # Starlette's default detail
-    except ValueError:
-        return "Error"
+    return status_phrase(status)
 
 
 def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | None) -> tuple[int, Any]:
     return status, {"detail": _detail(ctx, status, message)}
-
-
-def _crlf(event: bytes) -> bytes:
-    return event.replace(b"\n", b"\r\n")
 
 
 _PING = b": ping - 2025-06-01 12:00:00.000000+00:00\r\n\r\n"  # a fixed time: answers never depend on the clock
@@ -102,7 +95,7 @@ _PING = b": ping - 2025-06-01 12:00:00.000000+00:00\r\n\r\n"  # a fixed time: an
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     out = [_PING]
     for i, event in enumerate(events):
-        out.append(_crlf(event))
+        out.append(crlf(event))
         if i == 1:
             out.append(_PING)
     return out
@@ -111,7 +104,7 @@ def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[byt
 def stream_error(ctx: Ctx) -> bytes:
     f = ctx.fault
     text = (f.message if f is not None else None) or "Model actor is out of memory"
-    return b"data: " + msgspec.json.encode({"error": text}) + b"\r\n\r\n"
+    return crlf(data_event({"error": text}))
 
 
 def response_body(ctx: Ctx, kind: str, answer: dict[str, Any]) -> dict[str, Any]:
