@@ -28,7 +28,7 @@ from aiohttp import web
 from arun.testing import sim_openai
 from arun.testing.content import moderation_flagged
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import data_event, openai_error, rewrite_chunks
+from arun.testing.profiles.common import data_event, guarded, openai_error, rewrite_chunks
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -63,16 +63,15 @@ def _completion_filtered(body: Any) -> bool:
 # -- routes: the api-version check and the prompt filter, then the OpenAI handler ----------------
 
 
-def _versioned(handler: Any, prompt_filter: bool = False) -> Any:
-    async def route(ctx: Ctx) -> web.StreamResponse:
-        if not ctx.request.query.get("api-version"):
-            return ctx.error(404, "missing_api_version")
-        if prompt_filter and _flags(ctx.body).get("hate"):
-            return ctx.error(400, "content_filter")
-        response: web.StreamResponse = await handler(ctx)
-        return response
+def _unversioned(ctx: Ctx) -> web.StreamResponse | None:
+    return ctx.error(404, "missing_api_version") if not ctx.request.query.get("api-version") else None
 
-    return route
+
+def _unversioned_or_filtered(ctx: Ctx) -> web.StreamResponse | None:
+    refused = _unversioned(ctx)
+    if refused is None and _flags(ctx.body).get("hate"):
+        return ctx.error(400, "content_filter")
+    return refused
 
 
 # -- streamed and whole answers -----------------------------------------------------------------
@@ -187,9 +186,9 @@ PROFILE = Profile(
     chat_body=chat_body,
     error_body=error_body,
     routes=(
-        ("POST", "/chat/completions", _versioned(sim_openai.chat, prompt_filter=True), "json", "/v1/chat/completions"),
-        ("POST", "/embeddings", _versioned(sim_openai.embeddings), "json", "/v1/embeddings"),
-        ("POST", "/audio/transcriptions", _versioned(sim_openai.transcriptions), "multipart", "/v1/audio/transcriptions"),
-        ("POST", "/audio/speech", _versioned(sim_openai.speech), "json", "/v1/audio/speech"),
+        ("POST", "/chat/completions", guarded(_unversioned_or_filtered, sim_openai.chat), "json", "/v1/chat/completions"),
+        ("POST", "/embeddings", guarded(_unversioned, sim_openai.embeddings), "json", "/v1/embeddings"),
+        ("POST", "/audio/transcriptions", guarded(_unversioned, sim_openai.transcriptions), "multipart", "/v1/audio/transcriptions"),
+        ("POST", "/audio/speech", guarded(_unversioned, sim_openai.speech), "json", "/v1/audio/speech"),
     ),
 )

@@ -17,17 +17,12 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import after_role, openai_error, reasoning_message, rewrite_chunks
+from arun.testing.profiles.common import after_role, openai_error, reasoning_message, rewrite_chunks, thinking_disabled
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
 
 REASONING = ["The user asks", " a question;", " answer briefly."]
-
-
-def _thinking(body: dict[str, Any]) -> bool:
-    value = body.get("thinking")
-    return not (isinstance(value, dict) and value.get("type") == "disabled")
 
 
 def _usage(usage: dict[str, Any], thinking: bool) -> dict[str, Any]:
@@ -40,7 +35,7 @@ def _usage(usage: dict[str, Any], thinking: bool) -> dict[str, Any]:
 
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
-    thinking = _thinking(body)
+    thinking = not thinking_disabled(body)
 
     def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
         if chunk.get("usage"):
@@ -51,7 +46,7 @@ def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[byt
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> bytes:
-    thinking = _thinking(body)
+    thinking = not thinking_disabled(body)
     if thinking:
         reasoning_message(answer, REASONING)
     answer["usage"] = _usage(answer["usage"], thinking)

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -24,7 +24,7 @@ from aiohttp import web
 
 from arun.testing import sim_openai
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import request_usage, rewrite_chunks
+from arun.testing.profiles.common import guarded, request_usage, rewrite_chunks, usage_on_finish
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -38,29 +38,22 @@ CHAT_FIELDS = frozenset({
 EMBEDDING_FIELDS = frozenset({"model", "input", "output_dimension", "output_dtype", "encoding_format"})
 
 
-def _extra_forbidden(ctx: Ctx, fields: frozenset[str]) -> web.StreamResponse | None:
-    body = ctx.body if isinstance(ctx.body, dict) else {}
-    extra = [name for name in body if name not in fields]
-    if not extra:
-        return None
-    detail = [
-        {"type": "extra_forbidden", "loc": ["body", name], "msg": "Extra inputs are not permitted", "input": body[name]}
-        for name in extra
-    ]
-    obj = {"object": "error", "message": {"detail": detail}, "type": "invalid_request_error", "param": None, "code": None}
-    return web.Response(body=msgspec.json.encode(obj), status=422, headers=ctx.headers("application/json"))
+def _extra_forbidden(fields: frozenset[str]) -> Callable[[Ctx], web.StreamResponse | None]:
+    """The request schema's check: a field outside ``fields`` is refused with a 422."""
 
+    def refuse(ctx: Ctx) -> web.StreamResponse | None:
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        extra = [name for name in body if name not in fields]
+        if not extra:
+            return None
+        detail = [
+            {"type": "extra_forbidden", "loc": ["body", name], "msg": "Extra inputs are not permitted", "input": body[name]}
+            for name in extra
+        ]
+        obj = {"object": "error", "message": {"detail": detail}, "type": "invalid_request_error", "param": None, "code": None}
+        return web.Response(body=msgspec.json.encode(obj), status=422, headers=ctx.headers("application/json"))
 
-def _strict(
-    fields: frozenset[str], handler: Callable[[Ctx], Awaitable[web.StreamResponse]]
-) -> Callable[[Ctx], Awaitable[web.StreamResponse]]:
-    """``handler`` behind the request schema: a field outside ``fields`` is refused first."""
-
-    async def route(ctx: Ctx) -> web.StreamResponse:
-        refused = _extra_forbidden(ctx, fields)
-        return refused if refused is not None else await handler(ctx)
-
-    return route
+    return refuse
 
 
 def _usage(usage: dict[str, Any]) -> dict[str, int]:
@@ -69,15 +62,12 @@ def _usage(usage: dict[str, Any]) -> dict[str, int]:
 
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
+    usage = _usage(request_usage(ctx, body))
+
     def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        choices = chunk.get("choices") or []
-        if not choices:
-            return []
-        for name in ("service_tier", "system_fingerprint", "obfuscation", "usage"):
+        for name in ("service_tier", "system_fingerprint", "obfuscation"):
             chunk.pop(name, None)
-        if choices[0].get("finish_reason"):
-            chunk["usage"] = _usage(request_usage(ctx, body))
-        return [chunk]
+        return usage_on_finish(chunk, usage)
 
     return rewrite_chunks(events, edit)
 
@@ -113,7 +103,7 @@ PROFILE = Profile(
     chat_body=chat_body,
     error_body=error_body,
     routes=(
-        ("POST", "/chat/completions", _strict(CHAT_FIELDS, sim_openai.chat), "json", "/v1/chat/completions"),
-        ("POST", "/embeddings", _strict(EMBEDDING_FIELDS, sim_openai.embeddings), "json", "/v1/embeddings"),
+        ("POST", "/chat/completions", guarded(_extra_forbidden(CHAT_FIELDS), sim_openai.chat), "json", "/v1/chat/completions"),
+        ("POST", "/embeddings", guarded(_extra_forbidden(EMBEDDING_FIELDS), sim_openai.embeddings), "json", "/v1/embeddings"),
     ),
 )

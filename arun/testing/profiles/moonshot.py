@@ -19,10 +19,17 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
+from arun.testing import sim_openai
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import after_role, reasoning_message, rewrite_chunks
+from arun.testing.profiles.common import (
+    after_role,
+    guarded,
+    reasoning_message,
+    request_usage,
+    rewrite_chunks,
+    thinking_disabled,
+    usage_on_finish,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -62,38 +69,26 @@ def _thinking(body: dict[str, Any]) -> bool:
     model = str(body.get("model") or "")
     if model.startswith(("kimi-k3", "kimi-k2.7")):
         return True
-    value = body.get("thinking")
-    return model.startswith("kimi-k2.6") and not (isinstance(value, dict) and value.get("type") == "disabled")
+    return model.startswith("kimi-k2.6") and not thinking_disabled(body)
 
 
-async def chat(ctx: Ctx) -> web.StreamResponse:
-    """The chat endpoint, refusing a temperature the model does not take before answering as usual."""
-    from arun.testing import sim_openai
-
+def _fixed_temperature(ctx: Ctx) -> web.StreamResponse | None:
+    """A temperature the model does not take is refused before the answer."""
     body = ctx.body
     temperature = body.get("temperature")
     if temperature is not None and temperature != 1 and _FIXED_TEMPERATURE.match(str(body.get("model") or "")):
         return ctx.error(400, "invalid_request_error", "invalid temperature: only 1 is allowed for this model")
-    return await sim_openai.chat(ctx)
+    return None
 
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
     thinking = _thinking(body)
-    usage: dict[str, Any] | None = None
-    for event in events:  # the simulator's usage chunk, moved into the finish chunk's choice below
-        if event.startswith(b'data: {') and b'"choices":[]' in event:
-            usage = msgspec.json.decode(event[6:].strip()).get("usage")
+    usage = request_usage(ctx, body)
 
     def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
         chunk.pop("obfuscation", None)
-        chunk.pop("usage", None)
-        choices = chunk.get("choices")
-        if not choices:
-            return []
-        choice = choices[0]
-        if choice.get("finish_reason") and usage is not None:
-            choice["usage"] = usage
-        return after_role(chunk, REASONING) if thinking else [chunk]
+        out = usage_on_finish(chunk, usage, into_choice=True)
+        return after_role(chunk, REASONING) if thinking and out else out
 
     return rewrite_chunks(events, edit)
 
@@ -113,5 +108,5 @@ PROFILE = Profile(
     chat_events=chat_events,
     chat_body=chat_body,
     error_body=error_body,
-    routes=(("POST", "/chat/completions", chat, "json", "/v1/chat/completions"),),
+    routes=(("POST", "/chat/completions", guarded(_fixed_temperature, sim_openai.chat), "json", "/v1/chat/completions"),),
 )

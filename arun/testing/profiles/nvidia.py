@@ -21,9 +21,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from arun.testing import sim_openai
 from arun.testing.content import rerank_score
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import openai_error
+from arun.testing.profiles.common import guarded, openai_error
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -79,14 +80,13 @@ async def reranking(ctx: Ctx) -> web.StreamResponse:
     return ctx.respond_json({"rankings": [{"index": i, "logit": _logit(s)} for s, i in scored]})
 
 
-async def embeddings(ctx: Ctx) -> web.StreamResponse:
-    from arun.testing import sim_openai
-
+def _no_input_type(ctx: Ctx) -> web.StreamResponse | None:
+    """The QA embedding models refuse a request without ``input_type``."""
     body = ctx.body
     model = str(body.get("model") or "")
     if model.startswith(ASYMMETRIC) and body.get("input_type") not in ("query", "passage"):
         return ctx.error(400, None, f"Model {model} requires input_type to be 'query' or 'passage'")
-    return await sim_openai.embeddings(ctx)
+    return None
 
 
 PROFILE = Profile(
@@ -102,6 +102,6 @@ PROFILE = Profile(
     error_body=error_body,
     routes=(
         ("POST", "/reranking", reranking, "json", "/v1/retrieval/reranking"),
-        ("POST", "/embeddings", embeddings, "json", "/v1/embeddings"),
+        ("POST", "/embeddings", guarded(_no_input_type, sim_openai.embeddings), "json", "/v1/embeddings"),
     ),
 )

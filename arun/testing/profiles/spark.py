@@ -18,7 +18,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import data_event, rewrite_chunks
+from arun.testing.profiles.common import data_event, last_user_text, rewrite_chunks
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -54,11 +54,8 @@ def _failure(ctx: Ctx, code: int) -> dict[str, Any]:
 
 
 def _forced(body: dict[str, Any]) -> int | None:
-    for message in reversed(body.get("messages") or []):
-        if isinstance(message, dict) and message.get("role") == "user":
-            found = _FORCED.search(str(message.get("content")))
-            return int(found.group(1)) if found else None
-    return None
+    found = _FORCED.search(last_user_text(body))
+    return int(found.group(1)) if found else None
 
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:

@@ -28,7 +28,7 @@ from aiohttp import web
 from arun.testing import sim_openai
 from arun.testing.content import rerank_score, rerank_tokens
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import reasoning_events
+from arun.testing.profiles.common import guarded, reasoning_events
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -99,21 +99,21 @@ def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[byt
     return reasoning_events(events, REASONING, extra={"content": None}) if thinks(body) else events
 
 
-async def chat(ctx: Ctx) -> web.StreamResponse:
-    """The compatible-mode chat endpoint: refuses a non-streamed call that would think."""
+def _thinking_non_stream(ctx: Ctx) -> web.StreamResponse | None:
+    """Compatible-mode chat refuses a non-streamed call that would think."""
     body = ctx.body
     if isinstance(body, dict) and not body.get("stream") and thinks(body):
         return ctx.error(400, "thinking_non_stream")
-    return await sim_openai.chat(ctx)
+    return None
 
 
-async def embeddings(ctx: Ctx) -> web.StreamResponse:
-    """Compatible-mode embeddings: at most 10 texts per request."""
+def _batch_too_big(ctx: Ctx) -> web.StreamResponse | None:
+    """Compatible-mode embeddings take at most 10 texts per request."""
     body = ctx.body
     texts = sim_openai.embedding_inputs(body.get("input")) if isinstance(body, dict) else None
     if texts is not None and len(texts) > 10:
         return ctx.error(400, "batch_too_big")
-    return await sim_openai.embeddings(ctx)
+    return None
 
 
 async def rerank(ctx: Ctx) -> web.StreamResponse:
@@ -155,8 +155,8 @@ PROFILE = Profile(
     chat_events=chat_events,
     error_body=error_body,
     routes=(
-        ("POST", "/compatible-mode/v1/chat/completions", chat, "json", "/v1/chat/completions"),
-        ("POST", "/compatible-mode/v1/embeddings", embeddings, "json", "/v1/embeddings"),
+        ("POST", "/compatible-mode/v1/chat/completions", guarded(_thinking_non_stream, sim_openai.chat), "json", "/v1/chat/completions"),
+        ("POST", "/compatible-mode/v1/embeddings", guarded(_batch_too_big, sim_openai.embeddings), "json", "/v1/embeddings"),
         ("POST", "/text-rerank/text-rerank", rerank, "json", RERANK_PATH),
     ),
 )

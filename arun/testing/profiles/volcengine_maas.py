@@ -20,7 +20,7 @@ from aiohttp import web
 
 from arun.testing import sim_openai
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import openai_error, reasoning_events, reasoning_message
+from arun.testing.profiles.common import guarded, openai_error, reasoning_events, reasoning_message, thinking_disabled
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -62,11 +62,7 @@ def error_body(ctx: Ctx, status: int, error_type: str | None, message: str | Non
 
 
 def thinks(body: dict[str, Any]) -> bool:
-    value = body.get("thinking")
-    kind = value.get("type") if isinstance(value, dict) else None
-    if kind == "disabled":
-        return False
-    return body.get("reasoning_effort") != "minimal"
+    return not thinking_disabled(body) and body.get("reasoning_effort") != "minimal"
 
 
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
@@ -77,13 +73,12 @@ def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[st
     return reasoning_message(answer, REASONING) if thinks(body) else answer
 
 
-async def chat(ctx: Ctx) -> web.StreamResponse:
-    body = ctx.body
-    thinking = body.get("thinking") if isinstance(body, dict) else None
-    effort = body.get("reasoning_effort") if isinstance(body, dict) else None
-    if isinstance(thinking, dict) and thinking.get("type") == "disabled" and effort not in (None, "minimal"):
+def _combination(ctx: Ctx) -> web.StreamResponse | None:
+    """A reasoning effort with thinking disabled is refused (only ``minimal`` goes with it)."""
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    if thinking_disabled(body) and body.get("reasoning_effort") not in (None, "minimal"):
         return ctx.error(400, None, COMBINATION + ".")
-    return await sim_openai.chat(ctx)
+    return None
 
 
 PROFILE = Profile(
@@ -96,5 +91,5 @@ PROFILE = Profile(
     chat_events=chat_events,
     chat_body=chat_body,
     error_body=error_body,
-    routes=(("POST", "/chat/completions", chat, "json", "/v1/chat/completions"),),
+    routes=(("POST", "/chat/completions", guarded(_combination, sim_openai.chat), "json", "/v1/chat/completions"),),
 )

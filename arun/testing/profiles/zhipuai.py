@@ -18,7 +18,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from arun.testing.profiles import Profile
-from arun.testing.profiles.common import after_role, last_user_text, reasoning_message, request_usage, rewrite_chunks
+from arun.testing.profiles.common import (
+    after_role,
+    last_user_text,
+    reasoning_message,
+    request_usage,
+    rewrite_chunks,
+    thinking_disabled,
+    usage_on_finish,
+)
 
 if TYPE_CHECKING:
     from arun.testing.simulator import Ctx
@@ -58,35 +66,29 @@ def _forced_finish(body: dict[str, Any]) -> str | None:
     return None
 
 
-def _thinking(body: dict[str, Any]) -> bool:
-    value = body.get("thinking")
-    return not (isinstance(value, dict) and value.get("type") == "disabled")
-
-
 def chat_events(ctx: Ctx, body: dict[str, Any], events: list[bytes]) -> list[bytes]:
-    thinking = _thinking(body)
+    thinking = not thinking_disabled(body)
     forced = _forced_finish(body)
+    usage = request_usage(ctx, body)
 
     def edit(chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        choices = chunk.get("choices")
-        if not choices:
-            return []  # no separate usage chunk: the usage rides on the finish chunk
-        chunk.pop("usage", None)
         chunk.pop("obfuscation", None)
         chunk.pop("service_tier", None)
-        choice = choices[0]
+        out = usage_on_finish(chunk, usage)  # no separate usage chunk: the usage rides on the finish chunk
+        if not out:
+            return out
+        choice = chunk["choices"][0]
         if choice.get("finish_reason"):
             if forced:
                 choice["finish_reason"] = forced
-            chunk["usage"] = request_usage(ctx, body)
-            return [chunk]
-        return after_role(chunk, REASONING, extra={"role": "assistant"}) if thinking else [chunk]
+            return out
+        return after_role(chunk, REASONING, extra={"role": "assistant"}) if thinking else out
 
     return rewrite_chunks(events, edit)
 
 
 def chat_body(ctx: Ctx, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-    if _thinking(body):
+    if not thinking_disabled(body):
         reasoning_message(answer, REASONING)
     choice = answer["choices"][0]
     forced = _forced_finish(body)
