@@ -1,7 +1,9 @@
-"""together.ai (customizable only, YAML only) against the plain simulator profile.
+"""together.ai (customizable only, YAML only) against its simulator profile.
 
 Like Dify, every model is user-added: the schema comes from the model form, the base URL is fixed
 (``https://api.together.xyz/v1``, moved here with ``endpoint_overrides``, origin replaced and path kept).
+The quirks ``arun.testing.profiles.togetherai`` sends: the finish reason ``eos``, and a stream's usage
+on its finish chunk (``null`` before it, no separate usage chunk).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from arun.testing import Fault
 from arun.testing.cases import VALID_KEY
 
 PROVIDER = "togetherai"
-PROFILE = "plain"
+PROFILE = "togetherai"
 MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 MESSAGES = [UserPromptMessage(content="What is the weather in Paris?")]
 TOOL = PromptMessageTool(
@@ -51,7 +53,7 @@ async def test_chat_request_on_the_wire(rt: ModelRuntime, upstream: Any) -> None
     llm = rt.get_model_instance(PROVIDER, "llm")
     await llm.invoke(MODEL, CREDS, MESSAGES, {"top_k": 40, "max_tokens": 100}, [TOOL], stream=False)
     req = upstream.last_request
-    assert (req.path, req.profile) == ("/v1/chat/completions", "plain")
+    assert (req.path, req.profile) == ("/v1/chat/completions", "togetherai")
     assert req.headers["Authorization"] == f"Bearer {VALID_KEY}"
     assert (req.json["model"], req.json["top_k"], req.json["max_tokens"]) == (MODEL, 40, 100)
     assert "tools" not in req.json  # function_calling_type unset: Dify sends a model configured without it no tools
@@ -71,6 +73,19 @@ async def test_completion_mode_speaks_completions(rt: ModelRuntime, upstream: An
     req = upstream.last_request
     assert req.path == "/v1/completions" and isinstance(req.json["prompt"], str) and "messages" not in req.json
     assert result.message.content
+
+
+async def test_eos_is_a_stop_and_the_usage_rides_on_the_finish_chunk(rt: ModelRuntime, upstream: Any) -> None:
+    llm = rt.get_model_instance(PROVIDER, "llm")
+    whole = await llm.invoke(MODEL, CREDS, MESSAGES, {}, stream=False)
+    assert whole.finish_reason == "stop" and whole.message.content  # the upstream said "eos"
+    chunks = [c async for c in await llm.invoke(MODEL, CREDS, MESSAGES, {}, stream=True)]
+    assert "".join(c.delta.message.content or "" for c in chunks) == whole.message.content
+    final = chunks[-1].delta
+    assert final.finish_reason == "stop" and final.usage is not None
+    assert all(c.delta.usage is None for c in chunks[:-1])
+    # the upstream's own numbers, from the finish chunk (no separate usage chunk was sent)
+    assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (whole.usage.prompt_tokens, whole.usage.completion_tokens)
 
 
 @pytest.mark.parametrize(("status", "cls"), [(401, InvokeAuthorizationError), (429, InvokeRateLimitError)])
