@@ -1,8 +1,10 @@
 """Tencent Hunyuan (YAML only: openai_chat + openai_embedding) over real sockets.
 
-Hunyuan's OpenAI-compatible API (cloud.tencent.com/document/product/1729/111007) speaks the plain
-protocol, so it is tested under the ``plain`` profile; what is its own is on the wire: Dify's
-``enable_enhance`` rule sent as ``enable_enhancement``, the model ids, the embeddings endpoint.
+Hunyuan's OpenAI-compatible API (cloud.tencent.com/document/product/1729/111007) is tested under
+``arun.testing.profiles.hunyuan``: a ``note`` on every answer, ``role`` and an empty
+``reasoning_content`` on every streamed delta, streamed tool calls whose argument chunks repeat the id
+with an empty name.  What is its own on the request side: Dify's ``enable_enhance`` rule sent as
+``enable_enhancement``, the model ids, the embeddings endpoint.
 """
 
 from __future__ import annotations
@@ -12,13 +14,20 @@ from typing import Any
 
 import pytest
 
-from arun import CredentialsValidateFailedError, InvokeAuthorizationError, InvokeRateLimitError, ModelRuntime, UserPromptMessage
+from arun import (
+    CredentialsValidateFailedError,
+    InvokeAuthorizationError,
+    InvokeRateLimitError,
+    ModelRuntime,
+    PromptMessageTool,
+    UserPromptMessage,
+)
 from arun.testing import Fault
 from arun.testing.cases import VALID_KEY
 from arun.testing.content import embedding_vector
 
 PROVIDER = "hunyuan"
-PROFILE = "plain"
+PROFILE = "hunyuan"
 MESSAGES = [UserPromptMessage(content="Hello there friend")]
 CREDS = {"api_key": VALID_KEY}
 
@@ -45,6 +54,23 @@ async def test_request_on_the_wire(rt: ModelRuntime, upstream: Any) -> None:
     assert (req.path, req.headers["Authorization"]) == ("/v1/chat/completions", f"Bearer {VALID_KEY}")
     assert req.json["enable_enhancement"] is False and "enable_enhance" not in req.json
     assert (req.json["model"], req.json["temperature"]) == ("hunyuan-turbos-latest", 1.5)
+
+
+async def test_hunyuans_stream_reads_like_its_answer(rt: ModelRuntime) -> None:
+    """Role and empty reasoning on every delta add nothing; the repeated tool-call id does not split the call."""
+    llm = rt.get_model_instance(PROVIDER, "llm")
+    whole = await llm.invoke("hunyuan-turbos-latest", CREDS, MESSAGES, {}, stream=False)
+    chunks = [c async for c in await llm.invoke("hunyuan-turbos-latest", CREDS, MESSAGES, {}, stream=True)]
+    assert "".join(c.delta.message.content or "" for c in chunks) == whole.message.content
+    tools = [PromptMessageTool(name="get_weather", description="Weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})]
+    ask = [UserPromptMessage(content="What is the weather in Paris?")]
+    blocking = await llm.invoke("hunyuan-turbos-latest", CREDS, ask, {}, tools, stream=False)
+    streamed = [c async for c in await llm.invoke("hunyuan-turbos-latest", CREDS, ask, {}, tools, stream=True)]
+    calls = [call for c in streamed for call in c.delta.message.tool_calls]
+    assert [(c.id, c.function.name, c.function.arguments) for c in calls] == [
+        (c.id, c.function.name, c.function.arguments) for c in blocking.message.tool_calls
+    ]
+    assert len(calls) == 1 and calls[0].function.name == "get_weather"
 
 
 async def test_the_default_endpoint() -> None:
