@@ -30,7 +30,7 @@ from arun import (
     UserPromptMessage,
 )
 from arun.entities.model import ModelType
-from arun.testing import Fault, UpstreamSimulator
+from arun.testing import Fault
 from arun.testing.cases import VALID_KEY, provider_cases
 
 CASES = provider_cases(model_types={ModelType.LLM: True})
@@ -68,23 +68,17 @@ STATUS_CLASSES = {
 
 
 @pytest.fixture
-async def sim():
-    async with UpstreamSimulator() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def rt(request, sim):
+async def rt(request, upstream):
     case = request.node.callspec.params["spec"]
     config = HttpConfig(connect_timeout=2, first_byte_timeout=0.5, idle_timeout=0.5)
-    async with ModelRuntime(http=config, **case.runtime_kwargs(sim.url)) as runtime:
+    async with ModelRuntime(http=config, **case.runtime_kwargs(upstream.url)) as runtime:
         yield runtime
         assert runtime.http.acquired_connections() == 0
 
 
-async def invoke(rt, spec, sim, *, stream, tools=None, params=None):
+async def invoke(rt, spec, upstream, *, stream, tools=None, params=None):
     llm = rt.get_model_instance(spec.provider, "llm")
-    return await llm.invoke(spec.model, spec.credentials(sim.url), MESSAGES, params or {}, tools, None, stream)
+    return await llm.invoke(spec.model, spec.credentials(upstream.url), MESSAGES, params or {}, tools, None, stream)
 
 
 def test_every_llm_provider_is_a_case():
@@ -109,10 +103,10 @@ def calls_of(message):
 
 @pytest.mark.parametrize("spec", CASES, ids=IDS)
 @pytest.mark.parametrize("with_tools", [False, True], ids=["text", "tools"])
-async def test_stream_and_non_stream_agree(rt, sim, spec, with_tools):
+async def test_stream_and_non_stream_agree(rt, upstream, spec, with_tools):
     tools = TOOLS if with_tools else None
-    whole = await invoke(rt, spec, sim, stream=False, tools=tools)
-    chunks = await drain(await invoke(rt, spec, sim, stream=True, tools=tools))
+    whole = await invoke(rt, spec, upstream, stream=False, tools=tools)
+    chunks = await drain(await invoke(rt, spec, upstream, stream=True, tools=tools))
     assembled = "".join(c.delta.message.content or "" for c in chunks)
     assert assembled == whole.message.content
     streamed_calls = [call for c in chunks for call in c.delta.message.tool_calls]
@@ -135,10 +129,10 @@ async def test_stream_and_non_stream_agree(rt, sim, spec, with_tools):
 @pytest.mark.parametrize("spec", CASES, ids=IDS)
 @pytest.mark.parametrize("status", sorted(STATUS_CLASSES))
 @pytest.mark.parametrize("stream", [False, True], ids=["blocking", "stream"])
-async def test_error_status_maps_to_class(rt, sim, spec, status, stream):
-    sim.faults.push(Fault(status=status, retry_after=2 if status == 429 else None))
+async def test_error_status_maps_to_class(rt, upstream, spec, status, stream):
+    upstream.faults.push(Fault(status=status, retry_after=2 if status == 429 else None))
     with pytest.raises(STATUS_CLASSES[status]) as info:
-        await invoke(rt, spec, sim, stream=stream)
+        await invoke(rt, spec, upstream, stream=stream)
     error = info.value
     assert error.status == status and error.provider == spec.provider and error.model == spec.model
     if status == 429:
@@ -148,51 +142,51 @@ async def test_error_status_maps_to_class(rt, sim, spec, status, stream):
 
 @pytest.mark.parametrize("spec", CASES, ids=IDS)
 @pytest.mark.parametrize("after", [0, 1, 3])
-async def test_cut_stream_ends_in_error_never_short_success(rt, sim, spec, after):
-    sim.faults.push(Fault(disconnect_after=after))
+async def test_cut_stream_ends_in_error_never_short_success(rt, upstream, spec, after):
+    upstream.faults.push(Fault(disconnect_after=after))
     with pytest.raises(InvokeConnectionError):
-        stream = await invoke(rt, spec, sim, stream=True)
+        stream = await invoke(rt, spec, upstream, stream=True)
         await drain(stream)
 
 
 @pytest.mark.parametrize("spec", CASES, ids=IDS)
-async def test_error_event_inside_200_stream(rt, sim, spec):
-    sim.faults.push(Fault(error_event_after=2))
-    stream = await invoke(rt, spec, sim, stream=True)
+async def test_error_event_inside_200_stream(rt, upstream, spec):
+    upstream.faults.push(Fault(error_event_after=2))
+    stream = await invoke(rt, spec, upstream, stream=True)
     with pytest.raises(InvokeError) as info:
         await drain(stream)
     assert type(info.value) is not InvokeError or info.value.description
 
 
 @pytest.mark.parametrize("spec", CASES, ids=IDS)
-async def test_reset_before_body_is_a_connection_error(rt, sim, spec):
-    sim.faults.push(Fault(disconnect_after=0))
+async def test_reset_before_body_is_a_connection_error(rt, upstream, spec):
+    upstream.faults.push(Fault(disconnect_after=0))
     with pytest.raises(InvokeConnectionError):
-        await invoke(rt, spec, sim, stream=False)
+        await invoke(rt, spec, upstream, stream=False)
 
 
 @pytest.mark.parametrize("spec", CASES, ids=IDS)
 @pytest.mark.parametrize("stream", [False, True], ids=["blocking", "stream"])
-async def test_slow_first_byte_times_out(rt, sim, spec, stream):
-    sim.faults.push(Fault(first_byte_delay=1.5))
+async def test_slow_first_byte_times_out(rt, upstream, spec, stream):
+    upstream.faults.push(Fault(first_byte_delay=1.5))
     with pytest.raises(InvokeConnectionError) as info:
-        await invoke(rt, spec, sim, stream=stream)
+        await invoke(rt, spec, upstream, stream=stream)
     assert isinstance(info.value, TimeoutError)
 
 
 @pytest.mark.parametrize("spec", CASES, ids=IDS)
-async def test_stalled_stream_hits_the_idle_timeout(rt, sim, spec):
-    sim.faults.push(Fault(stall_after=2, stall_seconds=1.5))
-    stream = await invoke(rt, spec, sim, stream=True)
+async def test_stalled_stream_hits_the_idle_timeout(rt, upstream, spec):
+    upstream.faults.push(Fault(stall_after=2, stall_seconds=1.5))
+    stream = await invoke(rt, spec, upstream, stream=True)
     with pytest.raises(InvokeConnectionError):
         await drain(stream)
 
 
 @pytest.mark.parametrize("spec", CASES, ids=IDS)
 @pytest.mark.parametrize("stream", [False, True], ids=["blocking", "stream"])
-async def test_malformed_body_is_a_typed_error(rt, sim, spec, stream):
-    sim.faults.push(Fault(malformed=True))
+async def test_malformed_body_is_a_typed_error(rt, upstream, spec, stream):
+    upstream.faults.push(Fault(malformed=True))
     with pytest.raises(InvokeError):
-        result = await invoke(rt, spec, sim, stream=stream)
+        result = await invoke(rt, spec, upstream, stream=stream)
         if stream:
             await drain(result)

@@ -31,23 +31,17 @@ DOCS = ["Paris is the capital of France.", "Bananas are yellow.", "France is a c
 
 
 @pytest.fixture
-async def sim():
-    async with UpstreamSimulator() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def rt(request: Any, sim: UpstreamSimulator):
+async def rt(request: Any, upstream: UpstreamSimulator):
     case = request.node.callspec.params["case"]
     config = HttpConfig(connect_timeout=2, first_byte_timeout=1.0, idle_timeout=1.0)
-    async with ModelRuntime(http=config, **case.runtime_kwargs(sim.url)) as runtime:
+    async with ModelRuntime(http=config, **case.runtime_kwargs(upstream.url)) as runtime:
         yield runtime
         assert runtime.http.acquired_connections() == 0
 
 
-async def call(rt: ModelRuntime, case: Any, sim: UpstreamSimulator) -> Any:
+async def call(rt: ModelRuntime, case: Any, upstream: UpstreamSimulator) -> Any:
     model = rt.get_model_instance(case.provider, case.model_type)
-    creds = case.credentials(sim.url)
+    creds = case.credentials(upstream.url)
     kind = case.model_type
     if kind is ModelType.TEXT_EMBEDDING:
         return await model.invoke(case.model, creds, ["hello world", "foo bar", "baz"])
@@ -74,8 +68,8 @@ def test_every_model_type_of_every_provider_is_a_case() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-async def test_the_call_returns_what_the_contract_says(rt: ModelRuntime, sim: UpstreamSimulator, case: Any) -> None:
-    result = await call(rt, case, sim)
+async def test_the_call_returns_what_the_contract_says(rt: ModelRuntime, upstream: UpstreamSimulator, case: Any) -> None:
+    result = await call(rt, case, upstream)
     kind = case.model_type
     if kind is ModelType.TEXT_EMBEDDING:
         assert len(result.embeddings) == 3 and len({len(v) for v in result.embeddings}) == 1
@@ -95,17 +89,17 @@ async def test_the_call_returns_what_the_contract_says(rt: ModelRuntime, sim: Up
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 @pytest.mark.parametrize("status", sorted(STATUS_CLASSES))
-async def test_error_status_maps_to_class(rt: ModelRuntime, sim: UpstreamSimulator, case: Any, status: int) -> None:
-    sim.faults.push(Fault(status=status, retry_after=2 if status == 429 else None), times=None)
+async def test_error_status_maps_to_class(rt: ModelRuntime, upstream: UpstreamSimulator, case: Any, status: int) -> None:
+    upstream.faults.push(Fault(status=status, retry_after=2 if status == 429 else None), times=None)
     with pytest.raises(STATUS_CLASSES[status]) as info:
-        await call(rt, case, sim)
+        await call(rt, case, upstream)
     error = info.value
     assert error.status == status and error.provider == case.provider
     assert VALID_KEY not in str(error) and VALID_KEY not in repr(error) and VALID_KEY not in (error.body or "")
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-async def test_reset_before_the_body_is_a_connection_error(rt: ModelRuntime, sim: UpstreamSimulator, case: Any) -> None:
-    sim.faults.push(Fault(disconnect_after=0), times=None)
+async def test_reset_before_the_body_is_a_connection_error(rt: ModelRuntime, upstream: UpstreamSimulator, case: Any) -> None:
+    upstream.faults.push(Fault(disconnect_after=0), times=None)
     with pytest.raises(InvokeConnectionError):
-        await call(rt, case, sim)
+        await call(rt, case, upstream)
