@@ -223,13 +223,13 @@ class ModelProvider:
         if found is not None:
             return found
         spec = self.spec
-        type_spec = spec.for_type(kind) if spec is not None else None
-        if type_spec is None and spec is not None and not self.source.builtin:
+        if spec is not None and not self.source.builtin:
             builtin = self.runtime._builtin_provider(self.name)
-            if builtin is not None and builtin.spec is spec:
+            if builtin is not None and builtin.spec is spec:  # the block is the built-in's: so is the code
                 found = builtin._code_class(kind)
                 if found is not None:
                     return found
+        type_spec = spec.for_type(kind) if spec is not None else None
         if type_spec is not None:
             from arun.families import adapter_class
 

@@ -84,6 +84,18 @@ def test_a_dify_folder_without_a_block_gets_the_builtin_adapter(tmp_path: Path) 
     assert [m.model for m in rt.get_provider("deepseek").load_models(ModelType.LLM)] == ["m1"]
 
 
+
+def test_a_dify_folder_without_a_block_gets_the_builtin_code(tmp_path: Path) -> None:
+    """The built-in provider serves a Dify folder with its code too, not only its block: OpenRouter's
+    LLM class (its own ``llm/llm.py``) answers for a Dify ``openrouter`` folder, whose types all
+    have a family in the block."""
+    provider_folder(tmp_path, "openrouter", "")
+    builtin = type(ModelRuntime().get_model_instance("openrouter", "llm"))
+    assert builtin.__module__ == "arun.providers.openrouter.llm.llm"
+    rt = ModelRuntime(provider_paths=[tmp_path])
+    assert not rt.provider_source("openrouter").builtin
+    assert type(rt.get_model_instance("openrouter", "llm")) is builtin
+
 def write_plugin(root: Path) -> Path:
     plugin = root / "acme"
     (plugin / "provider").mkdir(parents=True)
