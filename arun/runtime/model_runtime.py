@@ -28,7 +28,7 @@ from arun.entities.model import AIModelEntity, ModelType
 from arun.entities.provider import ProviderEntity, SimpleProviderEntity
 from arun.errors import CredentialsValidateFailedError, ProviderNotFoundError
 from arun.model_types.ai_model import AIModel
-from arun.runtime.provider import ModelProvider
+from arun.runtime.provider import ModelProvider, model_type_of
 from arun.runtime.sources import ProviderSource, discover
 from arun.schema.credentials import validate_credential_form
 from arun.schema.loader import LoadProblem
@@ -192,9 +192,7 @@ class ModelRuntime:
         self, provider: str | None = None, model_type: ModelType | str | None = None
     ) -> list[SimpleProviderEntity]:
         """Providers with their predefined models, filtered by provider and/or model type."""
-        kind = None
-        if model_type is not None:
-            kind = model_type if isinstance(model_type, ModelType) else _model_type(model_type)
+        kind = None if model_type is None else model_type_of(model_type)
         names = [provider] if provider else self.provider_names()
         out: list[SimpleProviderEntity] = []
         for name in names:
@@ -227,7 +225,7 @@ class ModelRuntime:
         self, provider: str, model_type: ModelType | str, model: str, credentials: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Check the model form (``__model_type`` injected, then dropped), then the model."""
-        kind = model_type if isinstance(model_type, ModelType) else _model_type(model_type)
+        kind = model_type_of(model_type)
         instance = self.get_provider(provider)
         form = instance.get_provider_schema().model_credential_schema
         if form is None:
@@ -238,12 +236,3 @@ class ModelRuntime:
         model_instance: AIModel = instance.get_model_instance(kind)
         await model_instance.validate_credentials(model, filtered)
         return filtered
-
-
-def _model_type(value: str) -> ModelType:
-    from arun.errors import ModelTypeNotSupportedError
-
-    try:
-        return ModelType.value_of(value)
-    except ValueError:
-        raise ModelTypeNotSupportedError(f"Unknown model type {value!r}") from None

@@ -55,11 +55,22 @@ if TYPE_CHECKING:
     from arun.model_types.kinds import LLMKind, ModerationKind, RerankKind, Speech2TextKind, TextEmbeddingKind, TTSKind
     from arun.runtime.model_runtime import ModelRuntime
 
-__all__ = ["ModelProvider"]
+__all__ = ["ModelProvider", "model_type_of"]
 
 log = logging.getLogger("arun.runtime")
 
 _USER_MODULES = "arun._user_providers"
+
+
+def model_type_of(value: ModelType | str) -> ModelType:
+    """A model type given as the enum or any spelling :meth:`ModelType.value_of` accepts; an
+    unknown one is a :class:`~arun.errors.ModelTypeNotSupportedError`."""
+    if isinstance(value, ModelType):
+        return value
+    try:
+        return ModelType.value_of(value)
+    except ValueError:
+        raise ModelTypeNotSupportedError(f"Unknown model type {value!r}") from None
 
 
 class ModelProvider:
@@ -184,10 +195,7 @@ class ModelProvider:
 
     def get_model_instance(self, model_type: ModelType | str) -> AIModel:
         """The model object of a type (typed per type: ``"llm"`` gives a :class:`LargeLanguageModel`)."""
-        try:
-            kind = model_type if isinstance(model_type, ModelType) else ModelType.value_of(model_type)
-        except ValueError:
-            raise ModelTypeNotSupportedError(f"Unknown model type {model_type!r}") from None
+        kind = model_type_of(model_type)
         instance = self._instances.get(kind)
         if instance is None:
             if kind not in self.get_provider_schema().supported_model_types:
