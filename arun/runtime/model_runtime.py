@@ -28,7 +28,7 @@ from arun.entities.model import AIModelEntity, ModelType
 from arun.entities.provider import ProviderEntity, SimpleProviderEntity
 from arun.errors import CredentialsValidateFailedError, ProviderNotFoundError
 from arun.model_types.ai_model import AIModel
-from arun.runtime.provider import ModelProvider, model_type_of
+from arun.runtime.provider import ModelProvider, defined_class, model_type_of
 from arun.runtime.sources import ProviderSource, discover
 from arun.schema.credentials import validate_credential_form
 from arun.schema.loader import LoadProblem
@@ -130,16 +130,11 @@ class ModelRuntime:
 
     def _provider_class(self, source: ProviderSource) -> type[ModelProvider]:
         import importlib
-        import inspect
 
         path = source.folder / f"{source.id}.py"
         if source.layout != "folder" or source.package is None or not path.is_file():
             return ModelProvider
-        module = importlib.import_module(f"{source.package}.{source.id}")
-        for value in vars(module).values():
-            if inspect.isclass(value) and issubclass(value, ModelProvider) and value.__module__ == module.__name__:
-                return value
-        return ModelProvider
+        return defined_class(importlib.import_module(f"{source.package}.{source.id}"), ModelProvider) or ModelProvider
 
     def endpoint_override(self, provider: str) -> str | None:
         return self._overrides.get(provider)

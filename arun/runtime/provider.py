@@ -23,7 +23,9 @@ import inspect
 import logging
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, overload
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from arun.entities.model import AIModelEntity, ModelType
 from arun.entities.provider import ConfigurateMethod, ProviderEntity
@@ -61,6 +63,8 @@ log = logging.getLogger("arun.runtime")
 
 _USER_MODULES = "arun._user_providers"
 
+T = TypeVar("T")
+
 
 def model_type_of(value: ModelType | str) -> ModelType:
     """A model type given as the enum or any spelling :meth:`ModelType.value_of` accepts; an
@@ -71,6 +75,20 @@ def model_type_of(value: ModelType | str) -> ModelType:
         return ModelType.value_of(value)
     except ValueError:
         raise ModelTypeNotSupportedError(f"Unknown model type {value!r}") from None
+
+
+def defined_class(module: ModuleType, base: type[T]) -> type[T] | None:
+    """The concrete subclass of ``base`` that ``module`` itself defines (Dify's one-class-per-file
+    convention), or None; classes it only imports do not count."""
+    for value in vars(module).values():
+        if (
+            inspect.isclass(value)
+            and issubclass(value, base)
+            and value.__module__ == module.__name__
+            and not inspect.isabstract(value)
+        ):
+            return value
+    return None
 
 
 class ModelProvider:
@@ -266,17 +284,12 @@ class ModelProvider:
                 self.problems.append(LoadProblem(str(path), text, "warning"))
                 return None
             raise
-        for value in vars(module).values():
-            if (
-                inspect.isclass(value)
-                and issubclass(value, AIModel)
-                and value.__module__ == module.__name__
-                and not inspect.isabstract(value)
-            ):
-                return value
-        raise ModelTypeNotSupportedError(f"{path} defines no AIModel subclass")
+        found = defined_class(module, AIModel)
+        if found is None:
+            raise ModelTypeNotSupportedError(f"{path} defines no AIModel subclass")
+        return found
 
-    def _import_path(self, kind: ModelType, path: Any) -> Any:
+    def _import_path(self, kind: ModelType, path: Path) -> ModuleType:
         name = f"{_USER_MODULES}.{self.name}.{kind.folder}"
         module = sys.modules.get(name)
         if module is not None and getattr(module, "__file__", None) == str(path):
