@@ -180,8 +180,14 @@ class ModelRuntime:
             try:
                 out.append(self.get_provider_schema(name))
             except Exception as exc:  # noqa: BLE001 - a broken folder must not hide the others
-                self.discovery_problems.append(LoadProblem(name, f"provider does not load: {type(exc).__name__}: {exc}"))
+                self._does_not_load(name, exc)
         return out
+
+    def _does_not_load(self, name: str, exc: Exception) -> None:
+        """Record a provider left out of a listing, once however often it is listed."""
+        problem = LoadProblem(name, f"provider does not load: {type(exc).__name__}: {exc}")
+        if problem not in self.discovery_problems:
+            self.discovery_problems.append(problem)
 
     async def get_models(
         self, provider: str | None = None, model_type: ModelType | str | None = None
@@ -202,7 +208,7 @@ class ModelRuntime:
             except Exception as exc:
                 if provider:
                     raise
-                self.discovery_problems.append(LoadProblem(name, f"provider does not load: {type(exc).__name__}: {exc}"))
+                self._does_not_load(name, exc)
                 continue
             simple = schema.to_simple_provider()
             simple.models = models

@@ -96,6 +96,17 @@ def test_a_dify_folder_without_a_block_gets_the_builtin_code(tmp_path: Path) -> 
     assert not rt.provider_source("openrouter").builtin
     assert type(rt.get_model_instance("openrouter", "llm")) is builtin
 
+
+async def test_a_provider_that_does_not_load_is_left_out_and_recorded_once(tmp_path: Path) -> None:
+    folder = provider_folder(tmp_path, "acme", "")
+    (folder / "acme.yaml").write_text((folder / "acme.yaml").read_text().replace("provider: acme", "provider: other"))
+    rt = ModelRuntime(provider_paths=[tmp_path])
+    for _ in range(3):  # a service listing providers per request must not grow the list
+        assert "acme" not in {p.provider for p in rt.get_providers()}
+        assert "acme" not in {p.provider for p in await rt.get_models()}
+    assert [p.file for p in rt.discovery_problems] == ["acme"]
+    assert "provider 'other' != folder 'acme'" in rt.discovery_problems[0].message
+
 def write_plugin(root: Path) -> Path:
     plugin = root / "acme"
     (plugin / "provider").mkdir(parents=True)
