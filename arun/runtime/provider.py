@@ -40,7 +40,7 @@ from arun.schema.loader import (
     load_model_entities,
     load_model_files,
     load_provider_entity,
-    read_position,
+    read_id_list,
     read_yaml,
 )
 from arun.schema.spec import SPEC_KEY, ProviderSpec, parse_provider_spec
@@ -166,11 +166,8 @@ class ModelProvider:
             source = self.source
             if source.layout == "plugin":
                 patterns, position = source.model_globs.get(model_type, ([], None))
-                files = glob_model_files(source.folder, patterns)
-                order = read_position(position.parent) if position is not None and position.name == "_position.yaml" else []
-                if position is not None and position.name != "_position.yaml" and position.is_file():
-                    order = [str(x) for x in read_yaml(position) or [] if isinstance(x, str)]
-                models = load_model_files(files, order, self.problems)
+                order = read_id_list(position) if position is not None else []
+                models = load_model_files(glob_model_files(source.folder, patterns), order, self.problems)
             else:
                 models = load_model_entities(source.folder / model_type.folder, self.problems)
             self._models[model_type] = models

@@ -147,6 +147,15 @@ def test_a_dify_plugin_folder_loads_unchanged(tmp_path: Path) -> None:
     assert type(provider.get_model_instance("llm")).__name__ == "OpenAIChatLLM"
 
 
+
+def test_a_plugin_position_file_of_any_name_orders_the_models(tmp_path: Path) -> None:
+    plugin = write_plugin(tmp_path)
+    provider_yaml = plugin / "provider" / "acme.yaml"
+    provider_yaml.write_text(provider_yaml.read_text().replace("models/llm/_position.yaml", "models/llm/order.yaml"))
+    (plugin / "models" / "llm" / "order.yaml").write_text("- alpha\n- ' beta '\n- 3\n")
+    models = ModelRuntime(provider_paths=[tmp_path]).get_provider("acme").load_models(ModelType.LLM)
+    assert [m.model for m in models] == ["alpha", "beta"]
+
 def test_check_command_reports_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from arun.cli import main
 
