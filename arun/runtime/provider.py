@@ -17,6 +17,7 @@ Schemas come from ``<folder>/<type_folder>/*.yaml`` (or, for a Dify plugin, the 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -39,7 +40,7 @@ from arun.schema.loader import (
     glob_model_files,
     load_model_entities,
     load_model_files,
-    load_provider_entity,
+    provider_entity_from_dict,
     read_id_list,
     read_yaml,
 )
@@ -100,8 +101,7 @@ class ModelProvider:
         self.name = source.id
         self.folder = source.folder
         self._schema: ProviderEntity | None = None
-        self._spec: ProviderSpec | None = None
-        self._spec_loaded = False
+        self._block: Any = None  # the provider YAML's arun: block as read, None when it has none
         self._instances: dict[ModelType, AIModel] = {}
         self._models: dict[ModelType, list[AIModelEntity]] = {}
         #: what was wrong in this provider's files (skipped model files, ignored values, ignored code)
@@ -115,19 +115,18 @@ class ModelProvider:
     def get_provider_schema(self) -> ProviderEntity:
         if self._schema is None:
             path = self.source.yaml_path
-            schema = load_provider_entity(path)
+            data = read_yaml(path)
+            schema = provider_entity_from_dict(data, path)
             if schema.provider != self.name:
                 raise SchemaError(f"{path}: provider {schema.provider!r} != folder {self.name!r}", file=str(path), key="provider")
+            self._block = data.get(SPEC_KEY)
             self._schema = schema
         return self._schema
 
-    @property
+    @functools.cached_property
     def spec(self) -> ProviderSpec | None:
         """The provider's ``arun:`` block (validated), or the built-in provider's of the same id."""
-        if not self._spec_loaded:
-            self._spec = self._load_spec()
-            self._spec_loaded = True
-        return self._spec
+        return self._load_spec()
 
     def _credential_variables(self) -> set[str]:
         schema = self.get_provider_schema()
@@ -141,8 +140,7 @@ class ModelProvider:
         from arun.families import FAMILIES, QUIRKS
 
         schema = self.get_provider_schema()
-        data = read_yaml(self.source.yaml_path)
-        block = data.get(SPEC_KEY) if isinstance(data, dict) else None
+        block = self._block
         if block is None:
             builtin = self.runtime._builtin_provider(self.name)
             return builtin.spec if builtin is not None and builtin is not self else None

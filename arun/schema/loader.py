@@ -34,6 +34,7 @@ __all__ = [
     "read_id_list",
     "sort_by_position",
     "load_provider_entity",
+    "provider_entity_from_dict",
     "load_model_entities",
     "model_entity_from_dict",
     "merge_rule_template",
@@ -119,7 +120,11 @@ def _normalise_model_types(values: Any) -> Any:
 
 
 def load_provider_entity(path: Path) -> ProviderEntity:
-    data = read_yaml(path)
+    return provider_entity_from_dict(read_yaml(path), path)
+
+
+def provider_entity_from_dict(data: Any, path: Path) -> ProviderEntity:
+    """The provider entity of a parsed provider YAML (``path`` names it in errors)."""
     if not isinstance(data, dict):
         raise SchemaError(f"{path}: expected a mapping at the top level", file=str(path))
     data = dict(data)
