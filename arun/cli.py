@@ -48,13 +48,12 @@ async def _providers(model_type: str | None, paths: list[str], summary: bool) ->
 def _check(paths: list[str]) -> int:
     """Lint provider folders (Dify, arun or plugin layout): every problem with its file and key."""
     from arun import ModelRuntime
-    from arun.runtime.sources import discover
     from arun.schema.lint import lint_provider_folder
     from arun.schema.loader import LoadProblem
 
-    problems: list[LoadProblem] = []
-    sources = {n: s for n, s in discover(paths, problems).items() if not s.builtin}
     runtime = ModelRuntime(provider_paths=paths)
+    sources = {s.id: s for s in map(runtime.provider_source, runtime.provider_names()) if not s.builtin}
+    problems = runtime.discovery_problems
     errors = sum(1 for p in problems if p.severity == "error")
     for p in problems:
         print(p)
