@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any, overload
 
 from arun.entities.model import AIModelEntity, ModelType
 from arun.entities.provider import ProviderEntity, SimpleProviderEntity
-from arun.errors import CredentialsValidateFailedError, ProviderNotFoundError
+from arun.errors import CredentialsValidateFailedError, ProviderNotFoundError, SchemaError
 from arun.model_types.ai_model import AIModel
 from arun.runtime.provider import ModelProvider, defined_class, model_type_of
-from arun.runtime.sources import ProviderSource, discover
+from arun.runtime.sources import ProviderSource, builtin_sources, discover
 from arun.schema.credentials import validate_credential_form
-from arun.schema.loader import LoadProblem
+from arun.schema.loader import LoadProblem, read_yaml
+from arun.schema.spec import SPEC_KEY
 from arun.wire.client import HttpClient, HttpConfig
 
 if TYPE_CHECKING:
@@ -120,8 +121,6 @@ class ModelRuntime:
             return self.get_provider(name)
         provider = self._builtins.get(name)
         if provider is None:
-            from arun.runtime.sources import builtin_sources
-
             source = builtin_sources().get(name)
             if source is None:
                 return None
@@ -129,8 +128,13 @@ class ModelRuntime:
         return provider
 
     def _provider_class(self, source: ProviderSource) -> type[ModelProvider]:
+        """The ``ModelProvider`` subclass of a built-in's ``<id>/<id>.py``; a folder without an
+        ``arun:`` block gets the built-in provider's of its id (with its block and model code)."""
         import importlib
 
+        if not source.builtin:
+            builtin = builtin_sources().get(source.id)
+            return self._provider_class(builtin) if builtin is not None and not _has_block(source) else ModelProvider
         path = source.folder / f"{source.id}.py"
         if source.layout != "folder" or source.package is None or not path.is_file():
             return ModelProvider
@@ -237,3 +241,13 @@ class ModelRuntime:
         model_instance: AIModel = instance.get_model_instance(kind)
         await model_instance.validate_credentials(model, filtered)
         return filtered
+
+
+def _has_block(source: ProviderSource) -> bool:
+    """Whether the provider YAML has an ``arun:`` block (one that does not read says yes: its
+    error surfaces when the schema loads, from the provider's own class)."""
+    try:
+        data = read_yaml(source.yaml_path)
+    except SchemaError:
+        return True
+    return not isinstance(data, dict) or SPEC_KEY in data

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from arun import ModelRuntime, SchemaError
+from arun import ModelProvider, ModelRuntime, SchemaError
 from arun.entities.model import ModelType
 
 PROVIDER_HEAD = """\
@@ -96,6 +96,16 @@ def test_a_dify_folder_without_a_block_gets_the_builtin_code(tmp_path: Path) -> 
     assert not rt.provider_source("openrouter").builtin
     assert type(rt.get_model_instance("openrouter", "llm")) is builtin
 
+
+
+def test_a_dify_folder_without_a_block_gets_the_builtin_provider_class(tmp_path: Path) -> None:
+    """Zhipu's ModelProvider subclass (it validates with the model its form names) serves a Dify
+    zhipuai folder; a folder with a block of its own is its own provider."""
+    provider_folder(tmp_path / "dify", "zhipuai", "")
+    assert type(ModelRuntime(provider_paths=[tmp_path / "dify"]).get_provider("zhipuai")).__name__ == "ZhipuAIProvider"
+    block = "arun:\n  base_url: https://x.example\n  auth: {style: bearer, credential: api_key}\n  model_types:\n    llm: {family: openai_chat}\n"
+    provider_folder(tmp_path / "own", "zhipuai", block)
+    assert type(ModelRuntime(provider_paths=[tmp_path / "own"]).get_provider("zhipuai")) is ModelProvider
 
 async def test_a_provider_that_does_not_load_is_left_out_and_recorded_once(tmp_path: Path) -> None:
     folder = provider_folder(tmp_path, "acme", "")
