@@ -10,8 +10,12 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-#: commands that parse their own arguments (so their options and --help reach them whole)
-_DELEGATED = ("bench", "demo")
+#: commands that parse their own arguments (so their options and --help reach them whole): module, function
+_DELEGATED = {
+    "bench": ("arun.bench.cli", "main"),
+    "demo": ("arun.demo", "run_demo"),
+    "simulator": ("arun.testing.__main__", "main"),
+}
 
 
 async def _providers(model_type: str | None, paths: list[str], summary: bool) -> int:
@@ -48,13 +52,12 @@ async def _providers(model_type: str | None, paths: list[str], summary: bool) ->
 def _check(paths: list[str]) -> int:
     """Lint provider folders (Dify, arun or plugin layout): every problem with its file and key."""
     from arun import ModelRuntime
-    from arun.runtime.sources import discover
     from arun.schema.lint import lint_provider_folder
     from arun.schema.loader import LoadProblem
 
-    problems: list[LoadProblem] = []
-    sources = {n: s for n, s in discover(paths, problems).items() if not s.builtin}
     runtime = ModelRuntime(provider_paths=paths)
+    sources = {s.id: s for s in map(runtime.provider_source, runtime.provider_names()) if not s.builtin}
+    problems = runtime.discovery_problems
     errors = sum(1 for p in problems if p.severity == "error")
     for p in problems:
         print(p)
@@ -75,14 +78,6 @@ def _check(paths: list[str]) -> int:
     return 1 if errors else 0
 
 
-async def _simulator(host: str, port: int) -> None:
-    from arun.testing import UpstreamSimulator
-
-    async with UpstreamSimulator(host=host, port=port) as sim:
-        print(f"READY {sim.url}", flush=True)
-        await asyncio.Event().wait()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="arun", description="asyncio-native model runtime")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,9 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     providers.add_argument("--path", action="append", default=[], help="add a providers folder (repeatable)")
     providers.add_argument("--summary", action="store_true", help="only the counts by model type")
     providers.add_argument("--check", metavar="PATH", action="append", help="lint a provider folder: every problem with file and key")
-    simulator = sub.add_parser("simulator", help="serve the upstream simulator in the foreground")
-    simulator.add_argument("--host", default="127.0.0.1")
-    simulator.add_argument("--port", type=int, default=0)
+    sub.add_parser("simulator", help="serve the upstream simulator in the foreground (arun simulator --help)", add_help=False)
     sub.add_parser("bench", help="load-test a provider, credential pool or gateway (arun bench --help)", add_help=False)
     from arun.manager.cli import register
 
@@ -107,26 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(argv) if argv is not None else sys.argv[1:]
-    if argv[:1] == ["bench"]:
-        from arun.bench.cli import main as bench_main
+    delegated = _DELEGATED.get(argv[0]) if argv else None
+    if delegated is not None:
+        import importlib
 
-        return bench_main(argv[1:])
-    if argv[:1] == ["demo"]:
-        from arun.demo import run_demo
-
-        return run_demo(argv[1:])
+        module, function = delegated
+        return int(getattr(importlib.import_module(module), function)(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "providers":
         if args.check:
             return _check(args.check)
         return asyncio.run(_providers(args.model_type, args.path, args.summary))
-    if args.command == "simulator":
-        try:
-            asyncio.run(_simulator(args.host, args.port))
-        except KeyboardInterrupt:
-            pass
-        return 0
     handler = getattr(args, "func", None)
     if handler is None:
         parser.error(f"unknown command {args.command}")

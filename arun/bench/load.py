@@ -203,17 +203,17 @@ async def measure_llm(
     return sample
 
 
-async def measure_embed(call: Callable[[], Awaitable[Any]], texts: int, *, clock: Clock = perf_counter) -> Sample:
-    """One embedding call of ``texts`` texts; ``results`` counts the vectors that came back."""
+async def _measure_items(
+    call: Callable[[], Awaitable[Any]], items: int, read: Callable[[Any, Sample], None], clock: Clock
+) -> Sample:
+    """One embedding or rerank call of ``items`` inputs; ``read`` takes what the answer says into the
+    sample. A failure records its class and the policy trace it carries (waits, retries)."""
     start = clock()
-    sample = Sample(start, start, items=texts, tokens_from="none")
+    sample = Sample(start, start, items=items, tokens_from="none")
     try:
         result = await call()
         sample.end = clock()
-        sample.results = len(result.embeddings)
-        sample.input_tokens = result.usage.tokens
-        if sample.results != texts:
-            sample.error = "WrongVectorCount"
+        read(result, sample)
     except Exception as exc:  # noqa: BLE001 - a failed request is a sample with its error class
         sample.end = clock()
         sample.error = type(exc).__name__
@@ -221,15 +221,22 @@ async def measure_embed(call: Callable[[], Awaitable[Any]], texts: int, *, clock
     return sample
 
 
+def _read_embeddings(result: Any, sample: Sample) -> None:
+    sample.results = len(result.embeddings)
+    sample.input_tokens = result.usage.tokens
+    if sample.results != sample.items:
+        sample.error = "WrongVectorCount"
+
+
+def _read_rerank(result: Any, sample: Sample) -> None:
+    sample.results = len(result.docs)
+
+
+async def measure_embed(call: Callable[[], Awaitable[Any]], texts: int, *, clock: Clock = perf_counter) -> Sample:
+    """One embedding call of ``texts`` texts; ``results`` counts the vectors that came back."""
+    return await _measure_items(call, texts, _read_embeddings, clock)
+
+
 async def measure_rerank(call: Callable[[], Awaitable[Any]], docs: int, *, clock: Clock = perf_counter) -> Sample:
     """One rerank call over ``docs`` documents; ``results`` counts the ranked documents returned."""
-    start = clock()
-    sample = Sample(start, start, items=docs, tokens_from="none")
-    try:
-        result = await call()
-        sample.end = clock()
-        sample.results = len(result.docs)
-    except Exception as exc:  # noqa: BLE001 - a failed request is a sample with its error class
-        sample.end = clock()
-        sample.error = type(exc).__name__
-    return sample
+    return await _measure_items(call, docs, _read_rerank, clock)

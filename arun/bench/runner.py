@@ -90,7 +90,7 @@ async def _mean_tokens(target: Target, payloads: Sequence[Any], texts_of: Callab
 
 
 def _message_texts(messages: Any) -> list[str]:
-    return [m.content if isinstance(m.content, str) else str(m.content or "") for m in messages]
+    return [m.text() for m in messages]
 
 
 async def _llm_workload(args: argparse.Namespace, target: Target) -> Workload:
@@ -147,7 +147,7 @@ async def _rerank_workload(args: argparse.Namespace, target: Target) -> Workload
     if args.dataset:
         queries = datasets.load_rerank(args.dataset)
         source = f"{len(queries):,} queries from {args.dataset}"
-        input_tokens = round(sum(_fallback_tokens([q, *d]) for q, d in queries[:32]) / min(32, len(queries)))
+        input_tokens = await _mean_tokens(target, queries, lambda query: [query[0], *query[1]])
     else:
         queries = datasets.synthetic_rerank(_pool_size(args), args.docs, args.doc_tokens, args.seed)
         source = f"synthetic queries with {args.docs} documents of {args.doc_tokens} tokens"

@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any, overload
 
 from arun.entities.model import AIModelEntity, ModelType
 from arun.entities.provider import ProviderEntity, SimpleProviderEntity
-from arun.errors import CredentialsValidateFailedError, ProviderNotFoundError
+from arun.errors import CredentialsValidateFailedError, ProviderNotFoundError, SchemaError
 from arun.model_types.ai_model import AIModel
-from arun.runtime.provider import ModelProvider
-from arun.runtime.sources import ProviderSource, discover
+from arun.runtime.provider import ModelProvider, defined_class, model_type_of
+from arun.runtime.sources import ProviderSource, builtin_sources, discover
 from arun.schema.credentials import validate_credential_form
-from arun.schema.loader import LoadProblem
+from arun.schema.loader import LoadProblem, read_yaml
+from arun.schema.spec import SPEC_KEY
 from arun.wire.client import HttpClient, HttpConfig
 
 if TYPE_CHECKING:
@@ -120,8 +121,6 @@ class ModelRuntime:
             return self.get_provider(name)
         provider = self._builtins.get(name)
         if provider is None:
-            from arun.runtime.sources import builtin_sources
-
             source = builtin_sources().get(name)
             if source is None:
                 return None
@@ -129,17 +128,17 @@ class ModelRuntime:
         return provider
 
     def _provider_class(self, source: ProviderSource) -> type[ModelProvider]:
+        """The ``ModelProvider`` subclass of a built-in's ``<id>/<id>.py``; a folder without an
+        ``arun:`` block gets the built-in provider's of its id (with its block and model code)."""
         import importlib
-        import inspect
 
+        if not source.builtin:
+            builtin = builtin_sources().get(source.id)
+            return self._provider_class(builtin) if builtin is not None and not _has_block(source) else ModelProvider
         path = source.folder / f"{source.id}.py"
         if source.layout != "folder" or source.package is None or not path.is_file():
             return ModelProvider
-        module = importlib.import_module(f"{source.package}.{source.id}")
-        for value in vars(module).values():
-            if inspect.isclass(value) and issubclass(value, ModelProvider) and value.__module__ == module.__name__:
-                return value
-        return ModelProvider
+        return defined_class(importlib.import_module(f"{source.package}.{source.id}"), ModelProvider) or ModelProvider
 
     def endpoint_override(self, provider: str) -> str | None:
         return self._overrides.get(provider)
@@ -185,16 +184,20 @@ class ModelRuntime:
             try:
                 out.append(self.get_provider_schema(name))
             except Exception as exc:  # noqa: BLE001 - a broken folder must not hide the others
-                self.discovery_problems.append(LoadProblem(name, f"provider does not load: {type(exc).__name__}: {exc}"))
+                self._does_not_load(name, exc)
         return out
+
+    def _does_not_load(self, name: str, exc: Exception) -> None:
+        """Record a provider left out of a listing, once however often it is listed."""
+        problem = LoadProblem(name, f"provider does not load: {type(exc).__name__}: {exc}")
+        if problem not in self.discovery_problems:
+            self.discovery_problems.append(problem)
 
     async def get_models(
         self, provider: str | None = None, model_type: ModelType | str | None = None
     ) -> list[SimpleProviderEntity]:
         """Providers with their predefined models, filtered by provider and/or model type."""
-        kind = None
-        if model_type is not None:
-            kind = model_type if isinstance(model_type, ModelType) else _model_type(model_type)
+        kind = None if model_type is None else model_type_of(model_type)
         names = [provider] if provider else self.provider_names()
         out: list[SimpleProviderEntity] = []
         for name in names:
@@ -209,7 +212,7 @@ class ModelRuntime:
             except Exception as exc:
                 if provider:
                     raise
-                self.discovery_problems.append(LoadProblem(name, f"provider does not load: {type(exc).__name__}: {exc}"))
+                self._does_not_load(name, exc)
                 continue
             simple = schema.to_simple_provider()
             simple.models = models
@@ -227,7 +230,7 @@ class ModelRuntime:
         self, provider: str, model_type: ModelType | str, model: str, credentials: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Check the model form (``__model_type`` injected, then dropped), then the model."""
-        kind = model_type if isinstance(model_type, ModelType) else _model_type(model_type)
+        kind = model_type_of(model_type)
         instance = self.get_provider(provider)
         form = instance.get_provider_schema().model_credential_schema
         if form is None:
@@ -240,10 +243,11 @@ class ModelRuntime:
         return filtered
 
 
-def _model_type(value: str) -> ModelType:
-    from arun.errors import ModelTypeNotSupportedError
-
+def _has_block(source: ProviderSource) -> bool:
+    """Whether the provider YAML has an ``arun:`` block (one that does not read says yes: its
+    error surfaces when the schema loads, from the provider's own class)."""
     try:
-        return ModelType.value_of(value)
-    except ValueError:
-        raise ModelTypeNotSupportedError(f"Unknown model type {value!r}") from None
+        data = read_yaml(source.yaml_path)
+    except SchemaError:
+        return True
+    return not isinstance(data, dict) or SPEC_KEY in data

@@ -17,13 +17,16 @@ Schemas come from ``<folder>/<type_folder>/*.yaml`` (or, for a Dify plugin, the 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
 import logging
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, overload
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from arun.entities.model import AIModelEntity, ModelType
 from arun.entities.provider import ConfigurateMethod, ProviderEntity
@@ -37,8 +40,8 @@ from arun.schema.loader import (
     glob_model_files,
     load_model_entities,
     load_model_files,
-    load_provider_entity,
-    read_position,
+    provider_entity_from_dict,
+    read_id_list,
     read_yaml,
 )
 from arun.schema.spec import SPEC_KEY, ProviderSpec, parse_provider_spec
@@ -55,11 +58,38 @@ if TYPE_CHECKING:
     from arun.model_types.kinds import LLMKind, ModerationKind, RerankKind, Speech2TextKind, TextEmbeddingKind, TTSKind
     from arun.runtime.model_runtime import ModelRuntime
 
-__all__ = ["ModelProvider"]
+__all__ = ["ModelProvider", "model_type_of"]
 
 log = logging.getLogger("arun.runtime")
 
 _USER_MODULES = "arun._user_providers"
+
+T = TypeVar("T")
+
+
+def model_type_of(value: ModelType | str) -> ModelType:
+    """A model type given as the enum or any spelling :meth:`ModelType.value_of` accepts; an
+    unknown one is a :class:`~arun.errors.ModelTypeNotSupportedError`."""
+    if isinstance(value, ModelType):
+        return value
+    try:
+        return ModelType.value_of(value)
+    except ValueError:
+        raise ModelTypeNotSupportedError(f"Unknown model type {value!r}") from None
+
+
+def defined_class(module: ModuleType, base: type[T]) -> type[T] | None:
+    """The concrete subclass of ``base`` that ``module`` itself defines (Dify's one-class-per-file
+    convention), or None; classes it only imports do not count."""
+    for value in vars(module).values():
+        if (
+            inspect.isclass(value)
+            and issubclass(value, base)
+            and value.__module__ == module.__name__
+            and not inspect.isabstract(value)
+        ):
+            return value
+    return None
 
 
 class ModelProvider:
@@ -71,8 +101,7 @@ class ModelProvider:
         self.name = source.id
         self.folder = source.folder
         self._schema: ProviderEntity | None = None
-        self._spec: ProviderSpec | None = None
-        self._spec_loaded = False
+        self._block: Any = None  # the provider YAML's arun: block as read, None when it has none
         self._instances: dict[ModelType, AIModel] = {}
         self._models: dict[ModelType, list[AIModelEntity]] = {}
         #: what was wrong in this provider's files (skipped model files, ignored values, ignored code)
@@ -86,19 +115,18 @@ class ModelProvider:
     def get_provider_schema(self) -> ProviderEntity:
         if self._schema is None:
             path = self.source.yaml_path
-            schema = load_provider_entity(path)
+            data = read_yaml(path)
+            schema = provider_entity_from_dict(data, path)
             if schema.provider != self.name:
                 raise SchemaError(f"{path}: provider {schema.provider!r} != folder {self.name!r}", file=str(path), key="provider")
+            self._block = data.get(SPEC_KEY)
             self._schema = schema
         return self._schema
 
-    @property
+    @functools.cached_property
     def spec(self) -> ProviderSpec | None:
         """The provider's ``arun:`` block (validated), or the built-in provider's of the same id."""
-        if not self._spec_loaded:
-            self._spec = self._load_spec()
-            self._spec_loaded = True
-        return self._spec
+        return self._load_spec()
 
     def _credential_variables(self) -> set[str]:
         schema = self.get_provider_schema()
@@ -112,8 +140,7 @@ class ModelProvider:
         from arun.families import FAMILIES, QUIRKS
 
         schema = self.get_provider_schema()
-        data = read_yaml(self.source.yaml_path)
-        block = data.get(SPEC_KEY) if isinstance(data, dict) else None
+        block = self._block
         if block is None:
             builtin = self.runtime._builtin_provider(self.name)
             return builtin.spec if builtin is not None and builtin is not self else None
@@ -137,11 +164,8 @@ class ModelProvider:
             source = self.source
             if source.layout == "plugin":
                 patterns, position = source.model_globs.get(model_type, ([], None))
-                files = glob_model_files(source.folder, patterns)
-                order = read_position(position.parent) if position is not None and position.name == "_position.yaml" else []
-                if position is not None and position.name != "_position.yaml" and position.is_file():
-                    order = [str(x) for x in read_yaml(position) or [] if isinstance(x, str)]
-                models = load_model_files(files, order, self.problems)
+                order = read_id_list(position) if position is not None else []
+                models = load_model_files(glob_model_files(source.folder, patterns), order, self.problems)
             else:
                 models = load_model_entities(source.folder / model_type.folder, self.problems)
             self._models[model_type] = models
@@ -184,10 +208,7 @@ class ModelProvider:
 
     def get_model_instance(self, model_type: ModelType | str) -> AIModel:
         """The model object of a type (typed per type: ``"llm"`` gives a :class:`LargeLanguageModel`)."""
-        try:
-            kind = model_type if isinstance(model_type, ModelType) else ModelType.value_of(model_type)
-        except ValueError:
-            raise ModelTypeNotSupportedError(f"Unknown model type {model_type!r}") from None
+        kind = model_type_of(model_type)
         instance = self._instances.get(kind)
         if instance is None:
             if kind not in self.get_provider_schema().supported_model_types:
@@ -223,13 +244,13 @@ class ModelProvider:
         if found is not None:
             return found
         spec = self.spec
-        type_spec = spec.for_type(kind) if spec is not None else None
-        if type_spec is None and spec is not None and not self.source.builtin:
+        if spec is not None and not self.source.builtin:
             builtin = self.runtime._builtin_provider(self.name)
-            if builtin is not None and builtin.spec is spec:
+            if builtin is not None and builtin.spec is spec:  # the block is the built-in's: so is the code
                 found = builtin._code_class(kind)
                 if found is not None:
                     return found
+        type_spec = spec.for_type(kind) if spec is not None else None
         if type_spec is not None:
             from arun.families import adapter_class
 
@@ -258,17 +279,12 @@ class ModelProvider:
                 self.problems.append(LoadProblem(str(path), text, "warning"))
                 return None
             raise
-        for value in vars(module).values():
-            if (
-                inspect.isclass(value)
-                and issubclass(value, AIModel)
-                and value.__module__ == module.__name__
-                and not inspect.isabstract(value)
-            ):
-                return value
-        raise ModelTypeNotSupportedError(f"{path} defines no AIModel subclass")
+        found = defined_class(module, AIModel)
+        if found is None:
+            raise ModelTypeNotSupportedError(f"{path} defines no AIModel subclass")
+        return found
 
-    def _import_path(self, kind: ModelType, path: Any) -> Any:
+    def _import_path(self, kind: ModelType, path: Path) -> ModuleType:
         name = f"{_USER_MODULES}.{self.name}.{kind.folder}"
         module = sys.modules.get(name)
         if module is not None and getattr(module, "__file__", None) == str(path):

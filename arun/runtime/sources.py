@@ -99,6 +99,10 @@ def _plugin(root: Path, problems: list[LoadProblem]) -> list[ProviderSource]:
     return out
 
 
+def _folder(folder: Path, builtin: bool) -> ProviderSource:
+    return ProviderSource(folder.name, folder, folder / f"{folder.name}.yaml", "folder", builtin)
+
+
 def _scan(root: Path, builtin: bool, problems: list[LoadProblem]) -> list[ProviderSource]:
     """The providers of one root, in its ``_position.yaml`` order."""
     if not root.is_dir():
@@ -107,7 +111,7 @@ def _scan(root: Path, builtin: bool, problems: list[LoadProblem]) -> list[Provid
     if (root / "manifest.yaml").is_file():
         return _plugin(root, problems)
     if (root / f"{root.name}.yaml").is_file():
-        return [ProviderSource(root.name, root, root / f"{root.name}.yaml", "folder", builtin)]
+        return [_folder(root, builtin)]
     found: list[ProviderSource] = []
     for child in sorted(root.iterdir()):
         if not child.is_dir() or child.name.startswith(("_", ".")):
@@ -115,27 +119,23 @@ def _scan(root: Path, builtin: bool, problems: list[LoadProblem]) -> list[Provid
         if (child / "manifest.yaml").is_file():
             found.extend(_plugin(child, problems))
         elif (child / f"{child.name}.yaml").is_file():
-            found.append(ProviderSource(child.name, child, child / f"{child.name}.yaml", "folder", builtin))
+            found.append(_folder(child, builtin))
     return sort_by_position(found, read_position(root), key=lambda s: s.id)
 
 
 def _builtin() -> list[ProviderSource]:
     """Every ``<id>/<id>.yaml`` under ``arun.providers``'s folders (code or not: a YAML-only
-    provider has no ``__init__.py``), in the built-in ``_position.yaml`` order."""
-    found: list[ProviderSource] = []
-    seen: set[str] = set()
+    provider has no ``__init__.py``), in the built-in ``_position.yaml`` order (the first folder
+    with an id wins)."""
+    found: dict[str, ProviderSource] = {}
     position: list[str] = []
     for root in builtin_roots():
         if not root.is_dir():
             continue
         position.extend(read_position(root))
-        for child in sorted(root.iterdir()):
-            name = child.name
-            if name.startswith(("_", ".")) or name in seen or not (child / f"{name}.yaml").is_file():
-                continue
-            seen.add(name)
-            found.append(ProviderSource(name, child, child / f"{name}.yaml", "folder", True))
-    return sort_by_position(found, position, key=lambda s: s.id)
+        for source in _scan(root, True, []):
+            found.setdefault(source.id, source)
+    return sort_by_position(list(found.values()), position, key=lambda s: s.id)
 
 
 def builtin_sources() -> dict[str, ProviderSource]:

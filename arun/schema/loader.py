@@ -31,8 +31,10 @@ __all__ = [
     "load_model_files",
     "read_yaml",
     "read_position",
+    "read_id_list",
     "sort_by_position",
     "load_provider_entity",
+    "provider_entity_from_dict",
     "load_model_entities",
     "model_entity_from_dict",
     "merge_rule_template",
@@ -74,15 +76,19 @@ def read_yaml(path: Path) -> Any:
         raise SchemaError(f"{path}: cannot read: {exc.strerror}", file=str(path)) from None
 
 
-def read_position(folder: Path) -> list[str]:
-    """The ids listed in ``folder/_position.yaml`` (blank and non-string items skipped)."""
-    path = folder / "_position.yaml"
+def read_id_list(path: Path) -> list[str]:
+    """The ids a position file lists (blank and non-string items skipped; no file: none)."""
     if not path.is_file():
         return []
     data = read_yaml(path) or []
     if not isinstance(data, list):
         raise SchemaError(f"{path}: expected a list of ids", file=str(path))
     return [item.strip() for item in data if isinstance(item, str) and item.strip()]
+
+
+def read_position(folder: Path) -> list[str]:
+    """The ids listed in ``folder/_position.yaml``."""
+    return read_id_list(folder / "_position.yaml")
 
 
 def sort_by_position(items: Iterable[Any], position: list[str], key: Any) -> list[Any]:
@@ -114,7 +120,11 @@ def _normalise_model_types(values: Any) -> Any:
 
 
 def load_provider_entity(path: Path) -> ProviderEntity:
-    data = read_yaml(path)
+    return provider_entity_from_dict(read_yaml(path), path)
+
+
+def provider_entity_from_dict(data: Any, path: Path) -> ProviderEntity:
+    """The provider entity of a parsed provider YAML (``path`` names it in errors)."""
     if not isinstance(data, dict):
         raise SchemaError(f"{path}: expected a mapping at the top level", file=str(path))
     data = dict(data)

@@ -1,4 +1,5 @@
-"""``python -m arun.testing [--host 127.0.0.1] [--port 0]``: run the simulator in the foreground."""
+"""``python -m arun.testing`` (or ``arun simulator``) ``[--host 127.0.0.1] [--port 0] [--reply-words N]
+[--chunk-delay S]``: run the simulator in the foreground until SIGINT / SIGTERM."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ async def _run(host: str, port: int, reply_words: int | None, chunk_delay: float
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m arun.testing", description="arun upstream simulator")
+    p = argparse.ArgumentParser(prog="arun simulator", description="arun upstream simulator")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--reply-words", type=int, default=None)

@@ -25,6 +25,7 @@ from .content import (
     split_arguments,
     transcript_text,
 )
+from .profiles.common import data_event
 
 if TYPE_CHECKING:  # pragma: no cover
     from .simulator import Ctx
@@ -156,7 +157,7 @@ def stream_error_event(ctx: "Ctx") -> bytes:
         return event
     f = ctx.fault
     err = error_object(ctx, 500, f.error_type if f else None, f.message if f else None)
-    return b"data: " + _encode({"error": err}) + b"\n\n"
+    return data_event({"error": err})
 
 
 # --------------------------------------------------------------------------- chat
@@ -362,12 +363,12 @@ async def completions(ctx: "Ctx") -> web.StreamResponse:
     if body.get("stream"):
         so = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
         events = [
-            b"data: " + _encode({**base, "choices": [{"text": piece, "index": 0, "finish_reason": None}]}) + b"\n\n"
+            data_event({**base, "choices": [{"text": piece, "index": 0, "finish_reason": None}]})
             for piece in reply.pieces
         ]
-        events.append(b"data: " + _encode({**base, "choices": [{"text": "", "index": 0, "finish_reason": _FINISH[reply.finish]}]}) + b"\n\n")
+        events.append(data_event({**base, "choices": [{"text": "", "index": 0, "finish_reason": _FINISH[reply.finish]}]}))
         if so.get("include_usage"):
-            events.append(b"data: " + _encode({**base, "choices": [], "usage": usage}) + b"\n\n")
+            events.append(data_event({**base, "choices": [], "usage": usage}))
         events.append(b"data: [DONE]\n\n")
         return await ctx.respond_stream(events, "text/event-stream; charset=utf-8", error_event=stream_error_event(ctx))
     return ctx.respond_json(
@@ -523,19 +524,17 @@ async def speech(ctx: "Ctx") -> web.StreamResponse:
     chunks = [data[i : i + AUDIO_CHUNK] for i in range(0, len(data), AUDIO_CHUNK)]
     if body.get("stream_format") == "sse":
         events = [
-            b"data: " + _encode({"type": "speech.audio.delta", "audio": base64.b64encode(c).decode()}) + b"\n\n"
+            data_event({"type": "speech.audio.delta", "audio": base64.b64encode(c).decode()})
             for c in chunks
         ]
         words = count_words(text)
         events.append(
-            b"data: "
-            + _encode(
+            data_event(
                 {
                     "type": "speech.audio.done",
                     "usage": {"input_tokens": words, "output_tokens": len(chunks), "total_tokens": words + len(chunks)},
                 }
             )
-            + b"\n\n"
         )
         return await ctx.respond_stream(events, "text/event-stream; charset=utf-8", error_event=stream_error_event(ctx))
     return await ctx.respond_stream(chunks, _AUDIO_TYPES[fmt])

@@ -344,26 +344,27 @@ class UpstreamSimulator:
         r.add_get("/_sim/stats", self._ctl_stats)
         r.add_post("/_sim/reset", self._ctl_reset)
         # /p/<profile>/<any base path>/<endpoint>: the handler whose endpoint the path ends with
-        suffixes = [(m, p.removeprefix("/v1") if p.startswith("/v1/") else p, p, self._wrap(fn, parse, proto, path=p))
-                    for m, p, fn, parse, proto in table]
-        suffixes.sort(key=lambda item: -len(item[1]))  # /chat/completions before /completions
-        wrapped_profiles: dict[str, list[tuple[str, str, Any]]] = {}
+        from .profiles import get_profile
+
+        generic = sorted(
+            ((m, p.removeprefix("/v1") if p.startswith("/v1/") else p, self._wrap(fn, parse, proto, path=p))
+             for m, p, fn, parse, proto in table),
+            key=lambda item: -len(item[1]),  # /chat/completions before /completions
+        )  # fmt: skip
+        #: profile name -> its own endpoints, then the generic ones (built on the profile's first request)
+        routes_of: dict[str, list[tuple[str, str, Any]]] = {}
 
         async def dispatch(request: web.Request) -> web.StreamResponse:
-            from .profiles import get_profile
-
             name = request.match_info["profile"]
             profile = get_profile(name)
             if profile is None:
                 return web.json_response({"error": {"message": f"unknown simulator profile {name!r}"}}, status=404)
             tail = "/" + request.match_info["tail"]
-            own = wrapped_profiles.get(name)
-            if own is None:
-                own = wrapped_profiles[name] = [
-                    (m, suffix, self._wrap(fn, parse, sim_openai, path=canonical))
-                    for m, suffix, fn, parse, canonical in profile.routes
-                ]
-            for method, suffix, handler in own + [(m, sfx, h) for m, sfx, _, h in suffixes]:
+            routes = routes_of.get(name)
+            if routes is None:
+                own = [(m, suffix, self._wrap(fn, parse, sim_openai, path=canonical)) for m, suffix, fn, parse, canonical in profile.routes]
+                routes = routes_of[name] = own + generic
+            for method, suffix, handler in routes:
                 if request.method == method and tail.endswith(suffix):
                     answer: web.StreamResponse = await handler(request, profile)
                     return answer

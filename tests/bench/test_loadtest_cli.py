@@ -144,6 +144,26 @@ def test_rerank_subcommand(capsys: pytest.CaptureFixture[str], tmp_path: Path, s
     assert "documents/s" in out
 
 
+
+def test_rerank_dataset_is_sent_and_counted_for_the_estimate(capsys: pytest.CaptureFixture[str], tmp_path: Path, sim: SimControl) -> None:
+    from arun.tokenizers import count_tokens
+
+    lines = [("capital of France", ["Paris is the capital", "Berlin is a city", "Rome"]), ("a query", ["one document"])]
+    data = tmp_path / "rerank.jsonl"
+    data.write_text("".join(json.dumps({"query": q, "documents": d}) + "\n" for q, d in lines))
+    creds = _creds(tmp_path, api_key="jina_bench_key", base_url=sim.url + "/v1")
+    out_json = tmp_path / "rerank.json"
+    rc, out, err = bench(capsys, "rerank", "--provider", "jina", "--model", "jina-reranker-v2-base-multilingual",
+                         "--credentials", creds, "--dataset", str(data), "--concurrency", "1", "--requests", "4",
+                         "--json", str(out_json))  # fmt: skip
+    assert rc == 0, err
+    assert "2 queries from" in out and sim.stats()["total"] == 5  # the probe and four measured requests
+    per_request = round(sum(count_tokens(t) for q, d in lines for t in [q, *d]) / len(lines))
+    document = json.loads(out_json.read_text())
+    assert document["estimate"]["requests"] == 5 and document["estimate"]["input_tokens"] == 5 * per_request
+    (lv,) = document["levels"]
+    assert (lv["completed"], lv["items"]) == (4, 3 + 1 + 3 + 1)
+
 def test_a_stream_cut_mid_run_is_counted_as_its_error(capsys: pytest.CaptureFixture[str], tmp_path: Path, sim: SimControl) -> None:
     sim.fault(times=1)  # the probe gets an untouched answer,
     sim.fault(times=4, disconnect_after=3)  # the next four streams are cut after three events

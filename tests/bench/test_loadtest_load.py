@@ -201,3 +201,17 @@ async def test_embedding_and_rerank_requests(upstream: Any) -> None:
         upstream.faults.push(Fault(status=503), path="/v1/rerank")
         bad = await measure_rerank(lambda: rr.invoke("jina-reranker-v2-base-multilingual", jina, "paris", docs), 3)
         assert bad.error == "InvokeServerUnavailableError"
+
+
+@pytest.mark.parametrize("measure", [measure_embed, measure_rerank])
+async def test_a_failed_embedding_or_rerank_request_keeps_its_policy_waits(measure: Any) -> None:
+    from arun import InvokeRateLimitError
+    from arun.policy.trace import Trace
+
+    async def call() -> Any:
+        error = InvokeRateLimitError("Rate Limit Error")
+        error.trace = Trace("rerank", retries=2, waited=1.5)
+        raise error
+
+    s = await measure(call, 4)
+    assert (s.error, s.items, s.results, s.waited, s.retries) == ("InvokeRateLimitError", 4, 0, 1.5, 2)

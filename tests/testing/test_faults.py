@@ -254,9 +254,10 @@ async def test_close_during_stall_is_prompt():
             pass
 
 
-def test_cli_prints_ready_and_serves():
+@pytest.mark.parametrize("command", [["-m", "arun.testing"], ["-m", "arun.cli", "simulator"]], ids=["module", "arun-simulator"])
+def test_cli_prints_ready_and_serves(command):
     env = dict(os.environ)
-    with subprocess.Popen([sys.executable, "-m", "arun.testing", "--port", "0"], stdout=subprocess.PIPE,
+    with subprocess.Popen([sys.executable, *command, "--port", "0"], stdout=subprocess.PIPE,
                           stderr=subprocess.DEVNULL, env=env, text=True) as proc:
         try:
             line = proc.stdout.readline().strip()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from arun import ModelRuntime, SchemaError
+from arun import ModelProvider, ModelRuntime, SchemaError
 from arun.entities.model import ModelType
 
 PROVIDER_HEAD = """\
@@ -84,6 +84,39 @@ def test_a_dify_folder_without_a_block_gets_the_builtin_adapter(tmp_path: Path) 
     assert [m.model for m in rt.get_provider("deepseek").load_models(ModelType.LLM)] == ["m1"]
 
 
+
+def test_a_dify_folder_without_a_block_gets_the_builtin_code(tmp_path: Path) -> None:
+    """The built-in provider serves a Dify folder with its code too, not only its block: OpenRouter's
+    LLM class (its own ``llm/llm.py``) answers for a Dify ``openrouter`` folder, whose types all
+    have a family in the block."""
+    provider_folder(tmp_path, "openrouter", "")
+    builtin = type(ModelRuntime().get_model_instance("openrouter", "llm"))
+    assert builtin.__module__ == "arun.providers.openrouter.llm.llm"
+    rt = ModelRuntime(provider_paths=[tmp_path])
+    assert not rt.provider_source("openrouter").builtin
+    assert type(rt.get_model_instance("openrouter", "llm")) is builtin
+
+
+
+def test_a_dify_folder_without_a_block_gets_the_builtin_provider_class(tmp_path: Path) -> None:
+    """Zhipu's ModelProvider subclass (it validates with the model its form names) serves a Dify
+    zhipuai folder; a folder with a block of its own is its own provider."""
+    provider_folder(tmp_path / "dify", "zhipuai", "")
+    assert type(ModelRuntime(provider_paths=[tmp_path / "dify"]).get_provider("zhipuai")).__name__ == "ZhipuAIProvider"
+    block = "arun:\n  base_url: https://x.example\n  auth: {style: bearer, credential: api_key}\n  model_types:\n    llm: {family: openai_chat}\n"
+    provider_folder(tmp_path / "own", "zhipuai", block)
+    assert type(ModelRuntime(provider_paths=[tmp_path / "own"]).get_provider("zhipuai")) is ModelProvider
+
+async def test_a_provider_that_does_not_load_is_left_out_and_recorded_once(tmp_path: Path) -> None:
+    folder = provider_folder(tmp_path, "acme", "")
+    (folder / "acme.yaml").write_text((folder / "acme.yaml").read_text().replace("provider: acme", "provider: other"))
+    rt = ModelRuntime(provider_paths=[tmp_path])
+    for _ in range(3):  # a service listing providers per request must not grow the list
+        assert "acme" not in {p.provider for p in rt.get_providers()}
+        assert "acme" not in {p.provider for p in await rt.get_models()}
+    assert [p.file for p in rt.discovery_problems] == ["acme"]
+    assert "provider 'other' != folder 'acme'" in rt.discovery_problems[0].message
+
 def write_plugin(root: Path) -> Path:
     plugin = root / "acme"
     (plugin / "provider").mkdir(parents=True)
@@ -123,6 +156,15 @@ def test_a_dify_plugin_folder_loads_unchanged(tmp_path: Path) -> None:
     assert ("warning", "zz-alpha-again.yaml") in by_severity
     assert type(provider.get_model_instance("llm")).__name__ == "OpenAIChatLLM"
 
+
+
+def test_a_plugin_position_file_of_any_name_orders_the_models(tmp_path: Path) -> None:
+    plugin = write_plugin(tmp_path)
+    provider_yaml = plugin / "provider" / "acme.yaml"
+    provider_yaml.write_text(provider_yaml.read_text().replace("models/llm/_position.yaml", "models/llm/order.yaml"))
+    (plugin / "models" / "llm" / "order.yaml").write_text("- alpha\n- ' beta '\n- 3\n")
+    models = ModelRuntime(provider_paths=[tmp_path]).get_provider("acme").load_models(ModelType.LLM)
+    assert [m.model for m in models] == ["alpha", "beta"]
 
 def test_check_command_reports_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from arun.cli import main
