@@ -487,7 +487,6 @@ class MessagesStreamAssembler:
         "thoughts",
         "message_id",
         "done",
-        "finished",
         "incremental",
     )
 
@@ -508,7 +507,6 @@ class MessagesStreamAssembler:
         self.thoughts: list[str] = []
         self.message_id: str | None = None
         self.done = False  # message_stop seen
-        self.finished = False  # the terminal chunk was emitted
         #: emit tool-call fragments (ToolCallDelta, index = the call's ordinal) as they arrive
         self.incremental = incremental_tool_calls
 
@@ -605,10 +603,6 @@ class MessagesStreamAssembler:
             delta=LLMResultChunkDelta(index=self.index, message=AssistantPromptMessage(content="", tool_calls=[fragment])),
         )
 
-    @property
-    def complete(self) -> bool:
-        return self.done
-
     def partial_usage(self, text: str) -> LLMUsage:
         """The usage of an answer that stopped after ``text`` (input tokens from message_start)."""
         return self.usage_fn(self.input_tokens, self.output_tokens, text)
@@ -620,7 +614,6 @@ class MessagesStreamAssembler:
                 f"[{self.provider}] Stream Interrupted: the upstream ended the stream before message_stop",
                 provider=self.provider,
             )
-        self.finished = True
         calls = [] if self.incremental else [
             ToolCall(id=c.id, function=ToolCallFunction(name=c.name, arguments=_compact_arguments("".join(c.parts))))
             for _, c in sorted(self.calls.items())

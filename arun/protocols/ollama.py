@@ -387,7 +387,7 @@ class OllamaStreamAssembler:
     """Feed NDJSON lines; content becomes chunks, tool calls and usage go on the terminal chunk."""
 
     __slots__ = ("provider", "model", "messages", "usage_fn", "index", "calls", "texts", "done", "done_reason",
-                 "prompt_tokens", "completion_tokens", "finished", "incremental")
+                 "prompt_tokens", "completion_tokens", "incremental")
 
     def __init__(
         self, provider: str, model: str, messages: list[PromptMessage], usage_fn: UsageFn, *,
@@ -404,7 +404,6 @@ class OllamaStreamAssembler:
         self.done_reason: str | None = None
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
-        self.finished = False
         #: tool calls arrive whole on this wire: emit each as one ToolCallDelta as soon as it arrives
         self.incremental = incremental_tool_calls
 
@@ -449,10 +448,6 @@ class OllamaStreamAssembler:
             delta=LLMResultChunkDelta(index=self.index, message=AssistantPromptMessage(content=text)),
         )
 
-    @property
-    def complete(self) -> bool:
-        return self.done
-
     def partial_usage(self, text: str) -> LLMUsage:
         """The usage of an answer that stopped after ``text`` (Ollama reports counts only at the end)."""
         return self.usage_fn(self.prompt_tokens, self.completion_tokens, text)
@@ -462,7 +457,6 @@ class OllamaStreamAssembler:
             raise InvokeStreamInterruptedError(
                 f"[{self.provider}] Stream Interrupted: the upstream ended the stream before its final line"
             )
-        self.finished = True
         self.index += 1
         usage = self.usage_fn(self.prompt_tokens, self.completion_tokens, "".join(self.texts))
         return LLMResultChunk(
