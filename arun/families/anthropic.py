@@ -39,14 +39,7 @@ def _count_prompt(messages: Sequence[PromptMessage], tools: Sequence[PromptMessa
 
 def _iterate(resp: StreamResponse, asm: MessagesStreamAssembler) -> AssembledStream:
     """Read the SSE body to its end, yielding content chunks, then the terminal chunk."""
-    feed = asm.feed
-    return assemble_stream(
-        resp,
-        SSEDecoder(),
-        asm,
-        lambda item: feed(item[0], item[1]),
-        lambda item: feed(item[0], item[1], tail=True),
-    )
+    return assemble_stream(resp, SSEDecoder(), asm, asm.feed_into, asm.feed_tail_into)
 
 
 class AnthropicMessagesLLM(FamilyModel, LargeLanguageModel):

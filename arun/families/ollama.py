@@ -207,7 +207,7 @@ def _count_strings(messages: list[PromptMessage], tools: list[PromptMessageTool]
 
 def _iterate(resp: StreamResponse, asm: OllamaStreamAssembler) -> AssembledStream:
     """Read NDJSON to the end of the body; the terminal chunk last (or StreamInterrupted)."""
-    return assemble_stream(resp, NDJSONDecoder(), asm, asm.feed)
+    return assemble_stream(resp, NDJSONDecoder(), asm, asm.feed_into)
 
 
 class OllamaEmbedding(FamilyModel, TextEmbeddingModel):

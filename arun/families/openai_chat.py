@@ -72,7 +72,7 @@ _INT_LIMIT = 2147483647
 
 def iterate_chat_stream(resp: StreamResponse, asm: ChatStreamAssembler) -> AssembledStream:
     """Read SSE bytes to the end of the body, yielding chunks; the terminal chunk last."""
-    return assemble_stream(resp, SSEDecoder(data_only=True), asm, feed_into=asm.feed_into)
+    return assemble_stream(resp, SSEDecoder(data_only=True), asm, asm.feed_into)
 
 
 def _label(en: str, zh: str) -> I18nObject:
