@@ -15,7 +15,7 @@ import msgspec
 from arun.entities.common import I18nObject
 from arun.entities.embedding import EmbeddingInputType, TextEmbeddingResult
 from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk
-from arun.entities.messages import PromptMessage, PromptMessageTool, UserPromptMessage
+from arun.entities.messages import PromptMessage, PromptMessageTool
 from arun.entities.model import (
     AIModelEntity,
     DefaultParameterName,
@@ -28,11 +28,11 @@ from arun.entities.model import (
 )
 from arun.families.base import FamilyModel
 from arun.families.helpers import (
+    as_validation_error,
     cred_flag,
     cred_int,
     price_config,
     validate_by,
-    wrap_validation,
 )
 from arun.model_types.call_options import current_extras
 from arun.model_types.llm import LargeLanguageModel
@@ -184,10 +184,8 @@ class OllamaChatLLM(FamilyModel, LargeLanguageModel):
             cred_int(credentials, "context_size", 4096)
             cred_int(credentials, "max_tokens", 4096)
         except Exception as exc:
-            raise wrap_validation(exc) from exc
-        await validate_by(lambda: self._invoke(
-            model, credentials, [UserPromptMessage(content="ping")], {"num_predict": 5}, None, None, False, None
-        ), credentials, self.context.secret_fields)  # fmt: skip
+            raise as_validation_error(exc) from exc
+        await self._validate_by_invoking(model, credentials, {"num_predict": 5})
 
 
 def _count_strings(messages: list[PromptMessage], tools: list[PromptMessageTool] | None) -> list[str]:
@@ -257,5 +255,5 @@ class OllamaEmbedding(FamilyModel, TextEmbeddingModel):
         try:
             cred_int(credentials, "context_size", 512)
         except Exception as exc:
-            raise wrap_validation(exc) from exc
+            raise as_validation_error(exc) from exc
         await validate_by(lambda: self._invoke(model, credentials, ["ping"], None, EmbeddingInputType.DOCUMENT), credentials, self.context.secret_fields)

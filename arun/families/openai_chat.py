@@ -48,7 +48,7 @@ from arun.entities.model import (
 )
 from arun.errors import CredentialsValidateFailedError, ParameterValidationError
 from arun.families.base import FamilyModel
-from arun.families.helpers import cred_int, price_config, validate_by, wrap_validation
+from arun.families.helpers import as_validation_error, cred_int, price_config
 from arun.model_types.call_options import current_extras
 from arun.model_types.llm import LargeLanguageModel
 from arun.protocols.openai_chat import (
@@ -278,16 +278,5 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
             try:
                 await self.require_schema(model, credentials)
             except Exception as exc:
-                raise wrap_validation(exc) from exc
-        await validate_by(lambda: self._invoke(
-            model, credentials, [_PING], {"max_tokens": 5}, None, None, False, None
-        ), credentials, self.context.secret_fields)  # fmt: skip
-
-
-def _ping() -> PromptMessage:
-    from arun.entities.messages import UserPromptMessage
-
-    return UserPromptMessage(content="ping")
-
-
-_PING = _ping()
+                raise as_validation_error(exc) from exc
+        await self._validate_by_invoking(model, credentials)

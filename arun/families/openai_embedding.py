@@ -27,12 +27,12 @@ from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, Mode
 from arun.errors import CredentialsValidateFailedError
 from arun.families.base import FamilyModel
 from arun.families.helpers import (
+    as_validation_error,
     cred_flag,
     cred_int,
     cred_text,
     price_config,
     validate_by,
-    wrap_validation,
 )
 from arun.model_types.call_options import current_extras
 from arun.model_types.text_embedding import TextEmbeddingModel
@@ -140,5 +140,5 @@ class OpenAIEmbedding(FamilyModel, TextEmbeddingModel):
         except CredentialsValidateFailedError:
             raise
         except Exception as exc:
-            raise wrap_validation(exc) from exc
+            raise as_validation_error(exc) from exc
         await validate_by(lambda: self._invoke(model, credentials, ["ping"], None, EmbeddingInputType.DOCUMENT), credentials, self.context.secret_fields)

@@ -19,11 +19,11 @@ from arun.entities.embedding import RerankDocument, RerankResult
 from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
 from arun.families.base import FamilyModel
 from arun.families.helpers import (
+    as_validation_error,
     cred_int,
     cred_text,
     price_config,
     validate_by,
-    wrap_validation,
 )
 from arun.model_types.call_options import current_extras
 from arun.model_types.rerank import RerankModel
@@ -96,7 +96,7 @@ class RerankFamily(FamilyModel, RerankModel):
         try:
             await self.require_schema(model, credentials)
         except Exception as exc:
-            raise wrap_validation(exc) from exc
+            raise as_validation_error(exc) from exc
         await validate_by(lambda: self._invoke(
             model, credentials, "What is the capital of France?", ["Paris is the capital of France."], None, 1, None
         ), credentials, self.context.secret_fields)  # fmt: skip

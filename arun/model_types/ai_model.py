@@ -7,7 +7,7 @@ per-call state: timing and usage are computed by the per-call wrappers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from arun.model_types.context import ModelContext
     from arun.wire.client import ErrorMapper, HttpClient
 
-__all__ = ["AIModel", "as_validation_error"]
+__all__ = ["AIModel", "as_validation_error", "validate_by"]
 
 logger = logging.getLogger("arun.model")
 
@@ -170,7 +170,6 @@ class AIModel:
         return get_price(await self.get_model_schema(model, credentials), price_type, tokens)
 
 
-
 def as_validation_error(exc: BaseException) -> CredentialsValidateFailedError:
     """What ``validate_credentials`` raises for any failure: the message of an Invoke error
     (already redacted), else the exception's type and text; the cause is kept."""
@@ -180,3 +179,20 @@ def as_validation_error(exc: BaseException) -> CredentialsValidateFailedError:
     error = CredentialsValidateFailedError(text)
     error.__cause__ = exc
     return error
+
+
+async def validate_by(
+    call: Callable[[], Awaitable[Any]], credentials: Mapping[str, Any] | None = None, secret_fields: Iterable[str] = ()
+) -> None:
+    """Run one small real request; every failure becomes :class:`CredentialsValidateFailedError`,
+    with the credentials' secret values (any length) masked in it and in its causes."""
+    try:
+        await call()
+    except CredentialsValidateFailedError:
+        raise
+    except Exception as exc:
+        error = as_validation_error(exc)
+        secrets = secret_values(credentials, secret_fields) if credentials else ()
+        if secrets:
+            error.redact_with(secrets)
+        raise error from exc
