@@ -192,6 +192,10 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
     def include_usage(self, credentials: Mapping[str, Any]) -> bool:
         return not self._flags[2]
 
+    def first_byte_timeout(self, credentials: Mapping[str, Any]) -> float | None:
+        """This call's wait for the first byte of the answer; None: the runtime's."""
+        return None
+
     @cached_property
     def _flags(self) -> tuple[bool, bool, bool]:
         """``(no_user, think_tags, no_stream_usage)`` from the quirks, read once per model object."""
@@ -262,6 +266,7 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
             lambda resp: iterate_chat_stream(
                 resp, ChatStreamAssembler(provider, model, prompt_messages, usage_fn, think_tags=think, incremental_tool_calls=bool(extras and extras.incremental_tool_calls))
             ),
+            self.first_byte_timeout(credentials),
         )
 
     async def get_num_tokens(

@@ -296,12 +296,21 @@ class LargeLanguageModel(AIModel):
         stream: bool,
         parse: Callable[[bytes], LLMResult],
         chunks: Callable[[StreamResponse], AsyncIterator[LLMResultChunk]],
+        first_byte_timeout: float | None = None,
     ) -> LLMResult | AsyncIterator[LLMResultChunk]:
-        """POST ``body``: the parsed result, or (stream) the chunks once the status is known to be good."""
+        """POST ``body``: the parsed result, or (stream) the chunks once the status is known to be good
+        (``first_byte_timeout``: this call's, else the client's)."""
+        http = self.http
         if not stream:
-            resp = await self.http.request("POST", url, headers=headers, data=body, error_mapper=error_mapper)
+            resp = await http.request(
+                "POST", url, headers=headers, data=body, error_mapper=error_mapper, first_byte_timeout=first_byte_timeout
+            )
             return parse(resp.body)
-        return chunks(await self.http.stream("POST", url, headers=headers, data=body, error_mapper=error_mapper))
+        return chunks(
+            await http.stream(
+                "POST", url, headers=headers, data=body, error_mapper=error_mapper, first_byte_timeout=first_byte_timeout
+            )
+        )
 
     async def _validate_by_invoking(
         self, model: str, credentials: Mapping[str, Any], parameters: dict[str, Any] | None = None
