@@ -189,6 +189,10 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
             params = native_json_mode(params)
         return params
 
+    def rules_model(self, model: str, credentials: Mapping[str, Any]) -> str:
+        """The model whose parameter spelling (the block's ``models:`` patterns) applies to a call of ``model``."""
+        return model
+
     def include_usage(self, credentials: Mapping[str, Any]) -> bool:
         return not self._flags[2]
 
@@ -238,7 +242,7 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
         completion = schema is not None and schema.property(ModelPropertyKey.MODE) == LLMMode.COMPLETION
         path = self.type_spec.options.get("completion_path", "/completions") if completion else None
         url, headers, wire_model = endpoint.resolve(credentials, model, path, extra=extras.headers if extras else None)
-        params = self.wire_parameters(model, dict(model_parameters))
+        params = self.wire_parameters(self.rules_model(model, credentials), dict(model_parameters))
         no_user, think, _ = self._flags
         if no_user:
             user = None
