@@ -25,6 +25,8 @@ __all__ = ["AIModel", "as_validation_error", "validate_by"]
 
 logger = logging.getLogger("arun.model")
 
+_UNBUILT: Any = object()  # a customizable schema not built yet (None is a built answer: no such model)
+
 
 class AIModel:
     """Base of the six model types. Providers implement the private hooks."""
@@ -134,20 +136,30 @@ class AIModel:
     async def get_model_schema(
         self, model: str, credentials: Mapping[str, Any] | None = None
     ) -> AIModelEntity | None:
+        """Predefined, else derived from a predefined one (:meth:`_derived_schema`), else (with
+        credentials) the customizable model's, built once per model and credentials."""
         schema = self._predefined().get(model)
         if schema is not None:
             return schema
-        if credentials is None:
-            return None
+        schema = self._derived_schema(model)
+        if schema is not None or credentials is None:
+            return schema
         key = (model, tuple(sorted((k, str(v)) for k, v in credentials.items())))
-        if key not in self._custom_schemas:
-            if len(self._custom_schemas) > 1024:
-                self._custom_schemas.clear()
-            built = await self.get_customizable_model_schema(model, credentials)
-            if built is not None:
-                built = fill_rule_templates(built, FetchFrom.CUSTOMIZABLE_MODEL)
-            self._custom_schemas[key] = built
-        return self._custom_schemas[key]
+        cache = self._custom_schemas
+        schema = cache.get(key, _UNBUILT)
+        if schema is _UNBUILT:
+            if len(cache) > 1024:
+                cache.clear()
+            schema = await self.get_customizable_model_schema(model, credentials)
+            if schema is not None:
+                schema = fill_rule_templates(schema, FetchFrom.CUSTOMIZABLE_MODEL)
+            cache[key] = schema
+        return schema
+
+    def _derived_schema(self, model: str) -> AIModelEntity | None:
+        """The schema of a model derived from a predefined one without credentials (a family's
+        fine-tunes); None here."""
+        return None
 
     async def require_schema(self, model: str, credentials: Mapping[str, Any] | None) -> AIModelEntity:
         if not isinstance(model, str) or not model:
