@@ -12,11 +12,9 @@ from typing import Any
 
 from arun.entities.model import PriceConfig
 from arun.errors import CredentialsValidateFailedError
-from arun.model_types.ai_model import as_validation_error, validate_by
+from arun.model_types.ai_model import validate_by
 
-__all__ = [
-    "as_validation_error", "cred_int", "cred_decimal", "cred_flag", "cred_text", "price_config", "validate_by",
-]  # fmt: skip
+__all__ = ["cred_int", "cred_decimal", "cred_flag", "cred_text", "price_config", "validate_by"]
 
 
 def cred_text(credentials: Mapping[str, Any], name: str) -> str | None:

@@ -28,7 +28,6 @@ from arun.entities.model import (
 )
 from arun.families.base import FamilyModel
 from arun.families.helpers import (
-    as_validation_error,
     cred_flag,
     cred_int,
     price_config,
@@ -180,11 +179,8 @@ class OllamaChatLLM(FamilyModel, LargeLanguageModel):
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
         """One tiny non-streamed chat; every failure becomes CredentialsValidateFailedError."""
-        try:
-            cred_int(credentials, "context_size", 4096)
-            cred_int(credentials, "max_tokens", 4096)
-        except Exception as exc:
-            raise as_validation_error(exc) from exc
+        cred_int(credentials, "context_size", 4096)  # a malformed number: CredentialsValidateFailedError
+        cred_int(credentials, "max_tokens", 4096)
         await self._validate_by_invoking(model, credentials, {"num_predict": 5})
 
 
@@ -252,8 +248,5 @@ class OllamaEmbedding(FamilyModel, TextEmbeddingModel):
         return TextEmbeddingResult(model=model, embeddings=vectors, usage=self._calc_response_usage(schema, tokens))
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
-        try:
-            cred_int(credentials, "context_size", 512)
-        except Exception as exc:
-            raise as_validation_error(exc) from exc
+        cred_int(credentials, "context_size", 512)  # a malformed number: CredentialsValidateFailedError
         await validate_by(lambda: self._invoke(model, credentials, ["ping"], None, EmbeddingInputType.DOCUMENT), credentials, self.context.secret_fields)

@@ -48,7 +48,7 @@ from arun.entities.model import (
 )
 from arun.errors import CredentialsValidateFailedError, ParameterValidationError
 from arun.families.base import FamilyModel
-from arun.families.helpers import as_validation_error, cred_int, price_config
+from arun.families.helpers import cred_int, price_config, validate_by
 from arun.model_types.call_options import current_extras
 from arun.model_types.llm import LargeLanguageModel
 from arun.protocols.openai_chat import (
@@ -284,8 +284,5 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
         if self.customizable:
-            try:
-                await self.require_schema(model, credentials)
-            except Exception as exc:
-                raise as_validation_error(exc) from exc
+            await validate_by(lambda: self.require_schema(model, credentials), credentials, self.context.secret_fields)
         await self._validate_by_invoking(model, credentials)

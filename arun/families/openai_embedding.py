@@ -24,10 +24,8 @@ from typing import Any
 from arun.entities.common import I18nObject
 from arun.entities.embedding import EmbeddingInputType, TextEmbeddingResult
 from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
-from arun.errors import CredentialsValidateFailedError
 from arun.families.base import FamilyModel
 from arun.families.helpers import (
-    as_validation_error,
     cred_flag,
     cred_int,
     cred_text,
@@ -135,10 +133,5 @@ class OpenAIEmbedding(FamilyModel, TextEmbeddingModel):
         )
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
-        try:
-            await self.require_schema(model, credentials)
-        except CredentialsValidateFailedError:
-            raise
-        except Exception as exc:
-            raise as_validation_error(exc) from exc
+        await validate_by(lambda: self.require_schema(model, credentials), credentials, self.context.secret_fields)
         await validate_by(lambda: self._invoke(model, credentials, ["ping"], None, EmbeddingInputType.DOCUMENT), credentials, self.context.secret_fields)

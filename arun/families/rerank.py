@@ -19,7 +19,6 @@ from arun.entities.embedding import RerankDocument, RerankResult
 from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
 from arun.families.base import FamilyModel
 from arun.families.helpers import (
-    as_validation_error,
     cred_int,
     cred_text,
     price_config,
@@ -93,10 +92,7 @@ class RerankFamily(FamilyModel, RerankModel):
         return RerankResult(model=model, docs=documents)
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
-        try:
-            await self.require_schema(model, credentials)
-        except Exception as exc:
-            raise as_validation_error(exc) from exc
+        await validate_by(lambda: self.require_schema(model, credentials), credentials, self.context.secret_fields)
         await validate_by(lambda: self._invoke(
             model, credentials, "What is the capital of France?", ["Paris is the capital of France."], None, 1, None
         ), credentials, self.context.secret_fields)  # fmt: skip
