@@ -53,18 +53,13 @@ class FamilyModel:
     def type_spec(self) -> ModelTypeSpec:
         return self.endpoint.type_spec
 
-    @property
+    @cached_property
     def quirks(self) -> frozenset[str]:
         """The quirks the provider's block names for this type (plus provider-wide ones)."""
-        cached: frozenset[str] | None = self.__dict__.get("_quirks")
-        if cached is None:
-            endpoint = self.context.endpoint
-            names: set[str] = set()
-            if endpoint is not None:
-                names.update(endpoint.type_spec.quirks)
-                names.update(endpoint.spec.quirks)
-            cached = self.__dict__["_quirks"] = frozenset(names)
-        return cached
+        endpoint = self.context.endpoint
+        if endpoint is None:
+            return frozenset()
+        return frozenset((*endpoint.type_spec.quirks, *endpoint.spec.quirks))
 
     @property
     def options(self) -> Mapping[str, Any]:
