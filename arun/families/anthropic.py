@@ -11,10 +11,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from arun.entities.llm import LLMResult, LLMResultChunk
-from arun.entities.messages import PromptMessage, PromptMessageTool, UserPromptMessage
+from arun.entities.messages import PromptMessage, PromptMessageTool
 from arun.entities.model import AIModelEntity
 from arun.families.base import FamilyModel
-from arun.families.helpers import validate_by
 from arun.model_types.call_options import current_extras
 from arun.model_types.llm import LargeLanguageModel
 from arun.protocols.anthropic_messages import (
@@ -39,14 +38,7 @@ def _count_prompt(messages: Sequence[PromptMessage], tools: Sequence[PromptMessa
 
 def _iterate(resp: StreamResponse, asm: MessagesStreamAssembler) -> AssembledStream:
     """Read the SSE body to its end, yielding content chunks, then the terminal chunk."""
-    feed = asm.feed
-    return assemble_stream(
-        resp,
-        SSEDecoder(),
-        asm,
-        lambda item: feed(item[0], item[1]),
-        lambda item: feed(item[0], item[1], tail=True),
-    )
+    return assemble_stream(resp, SSEDecoder(), asm, asm.feed_into, asm.feed_tail_into)
 
 
 class AnthropicMessagesLLM(FamilyModel, LargeLanguageModel):
@@ -108,6 +100,4 @@ class AnthropicMessagesLLM(FamilyModel, LargeLanguageModel):
         return await asyncio.to_thread(_count_prompt, list(prompt_messages), list(tools) if tools else None)
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
-        await validate_by(lambda: self._invoke(
-            model, credentials, [UserPromptMessage(content="ping")], {"max_tokens": 5}, None, None, False, None
-        ), credentials, self.context.secret_fields)  # fmt: skip
+        await self._validate_by_invoking(model, credentials)

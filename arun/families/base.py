@@ -53,18 +53,13 @@ class FamilyModel:
     def type_spec(self) -> ModelTypeSpec:
         return self.endpoint.type_spec
 
-    @property
+    @cached_property
     def quirks(self) -> frozenset[str]:
         """The quirks the provider's block names for this type (plus provider-wide ones)."""
-        cached: frozenset[str] | None = self.__dict__.get("_quirks")
-        if cached is None:
-            endpoint = self.context.endpoint
-            names: set[str] = set()
-            if endpoint is not None:
-                names.update(endpoint.type_spec.quirks)
-                names.update(endpoint.spec.quirks)
-            cached = self.__dict__["_quirks"] = frozenset(names)
-        return cached
+        endpoint = self.context.endpoint
+        if endpoint is None:
+            return frozenset()
+        return frozenset((*endpoint.type_spec.quirks, *endpoint.spec.quirks))
 
     @property
     def options(self) -> Mapping[str, Any]:
@@ -83,26 +78,13 @@ class FamilyModel:
         endpoint = self.context.endpoint
         return self.context.customizable and endpoint is not None and endpoint.type_spec.schema == "credentials"
 
-
-    async def get_model_schema(self, model: str, credentials: Mapping[str, Any] | None = None) -> AIModelEntity | None:
-        """Predefined, else a fine-tune of a predefined model (``options.fine_tune_pattern`` extracts the
-        base id: ``ft:gpt-4o-mini-2024-07-18:org::id`` -> the longest predefined prefix), else customizable."""
-        predefined = self._predefined().get(model)  # type: ignore[attr-defined]
-        if predefined is not None:
-            return predefined  # type: ignore[no-any-return]
-        found = self._fine_tune_schema(model)
-        if found is not None:
-            return found
-        result: AIModelEntity | None = await super().get_model_schema(model, credentials)  # type: ignore[misc]
-        return result
-
-    def _fine_tune_schema(self, model: str) -> AIModelEntity | None:
+    def _derived_schema(self, model: str) -> AIModelEntity | None:
+        """A fine-tune of a predefined model: ``options.fine_tune_pattern`` extracts the base id
+        (``ft:gpt-4o-mini-2024-07-18:org::id`` -> the longest predefined prefix)."""
         pattern = self.options.get("fine_tune_pattern")
         if not pattern:
             return None
         predefined: dict[str, AIModelEntity] = self._predefined()  # type: ignore[attr-defined]
-        if model in predefined:
-            return predefined[model]
         cache: dict[str, AIModelEntity] = self.__dict__.setdefault("_fine_tunes", {})
         if model in cache:
             return cache[model]

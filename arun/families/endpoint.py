@@ -211,12 +211,8 @@ class Endpoint:
         register_secret(key)
         return key
 
-    def headers(
-        self,
-        credentials: Mapping[str, Any],
-        content_type: str | None = "application/json",
-        extra: Mapping[str, str] | None = None,
-    ) -> dict[str, str]:
+    def headers(self, credentials: Mapping[str, Any], content_type: str | None = "application/json") -> dict[str, str]:
+        """The provider's headers and auth for ``credentials`` (the caller's extra headers are added by :meth:`resolve`)."""
         out: dict[str, str] = {"Content-Type": content_type} if content_type else {}
         spec = self.spec
         if spec.headers:
@@ -225,8 +221,6 @@ class Endpoint:
             value = credentials.get(name)
             if isinstance(value, str) and value:
                 out[header] = value
-        if extra:
-            self._add_extra_headers(out, extra)
         auth = spec.auth
         if auth.style in ("bearer", "header"):
             key = self._key(credentials)

@@ -6,16 +6,15 @@ Credential forms are text, so numbers arrive as strings; a malformed number is a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from arun.entities.model import PriceConfig
 from arun.errors import CredentialsValidateFailedError
-from arun.model_types.ai_model import as_validation_error
-from arun.redact import secret_values
+from arun.model_types.ai_model import validate_by
 
-__all__ = ["cred_int", "cred_decimal", "cred_flag", "cred_text", "price_config", "validate_by", "wrap_validation"]
+__all__ = ["cred_int", "cred_decimal", "cred_flag", "cred_text", "price_config", "validate_by"]
 
 
 def cred_text(credentials: Mapping[str, Any], name: str) -> str | None:
@@ -72,24 +71,3 @@ def price_config(credentials: Mapping[str, Any], *, output: bool) -> PriceConfig
         unit=cred_decimal(credentials, "unit"),
         currency=currency or "USD",
     )
-
-
-def wrap_validation(exc: BaseException) -> CredentialsValidateFailedError:
-    return as_validation_error(exc)
-
-
-async def validate_by(
-    call: Callable[[], Awaitable[Any]], credentials: Mapping[str, Any] | None = None, secret_fields: Iterable[str] = ()
-) -> None:
-    """Run one small real request; every failure becomes :class:`CredentialsValidateFailedError`,
-    with the credentials' secret values (any length) masked in it and in its causes."""
-    try:
-        await call()
-    except CredentialsValidateFailedError:
-        raise
-    except Exception as exc:
-        error = as_validation_error(exc)
-        secrets = secret_values(credentials, secret_fields) if credentials else ()
-        if secrets:
-            error.redact_with(secrets)
-        raise error from exc

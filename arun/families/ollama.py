@@ -15,7 +15,7 @@ import msgspec
 from arun.entities.common import I18nObject
 from arun.entities.embedding import EmbeddingInputType, TextEmbeddingResult
 from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk
-from arun.entities.messages import PromptMessage, PromptMessageTool, UserPromptMessage
+from arun.entities.messages import PromptMessage, PromptMessageTool
 from arun.entities.model import (
     AIModelEntity,
     DefaultParameterName,
@@ -32,7 +32,6 @@ from arun.families.helpers import (
     cred_int,
     price_config,
     validate_by,
-    wrap_validation,
 )
 from arun.model_types.call_options import current_extras
 from arun.model_types.llm import LargeLanguageModel
@@ -180,14 +179,9 @@ class OllamaChatLLM(FamilyModel, LargeLanguageModel):
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
         """One tiny non-streamed chat; every failure becomes CredentialsValidateFailedError."""
-        try:
-            cred_int(credentials, "context_size", 4096)
-            cred_int(credentials, "max_tokens", 4096)
-        except Exception as exc:
-            raise wrap_validation(exc) from exc
-        await validate_by(lambda: self._invoke(
-            model, credentials, [UserPromptMessage(content="ping")], {"num_predict": 5}, None, None, False, None
-        ), credentials, self.context.secret_fields)  # fmt: skip
+        cred_int(credentials, "context_size", 4096)  # a malformed number: CredentialsValidateFailedError
+        cred_int(credentials, "max_tokens", 4096)
+        await self._validate_by_invoking(model, credentials, {"num_predict": 5})
 
 
 def _count_strings(messages: list[PromptMessage], tools: list[PromptMessageTool] | None) -> list[str]:
@@ -207,7 +201,7 @@ def _count_strings(messages: list[PromptMessage], tools: list[PromptMessageTool]
 
 def _iterate(resp: StreamResponse, asm: OllamaStreamAssembler) -> AssembledStream:
     """Read NDJSON to the end of the body; the terminal chunk last (or StreamInterrupted)."""
-    return assemble_stream(resp, NDJSONDecoder(), asm, asm.feed)
+    return assemble_stream(resp, NDJSONDecoder(), asm, asm.feed_into)
 
 
 class OllamaEmbedding(FamilyModel, TextEmbeddingModel):
@@ -254,8 +248,5 @@ class OllamaEmbedding(FamilyModel, TextEmbeddingModel):
         return TextEmbeddingResult(model=model, embeddings=vectors, usage=self._calc_response_usage(schema, tokens))
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
-        try:
-            cred_int(credentials, "context_size", 512)
-        except Exception as exc:
-            raise wrap_validation(exc) from exc
+        cred_int(credentials, "context_size", 512)  # a malformed number: CredentialsValidateFailedError
         await validate_by(lambda: self._invoke(model, credentials, ["ping"], None, EmbeddingInputType.DOCUMENT), credentials, self.context.secret_fields)

@@ -48,7 +48,7 @@ from arun.entities.model import (
 )
 from arun.errors import CredentialsValidateFailedError, ParameterValidationError
 from arun.families.base import FamilyModel
-from arun.families.helpers import cred_int, price_config, validate_by, wrap_validation
+from arun.families.helpers import cred_int, price_config, validate_by
 from arun.model_types.call_options import current_extras
 from arun.model_types.llm import LargeLanguageModel
 from arun.protocols.openai_chat import (
@@ -72,7 +72,7 @@ _INT_LIMIT = 2147483647
 
 def iterate_chat_stream(resp: StreamResponse, asm: ChatStreamAssembler) -> AssembledStream:
     """Read SSE bytes to the end of the body, yielding chunks; the terminal chunk last."""
-    return assemble_stream(resp, SSEDecoder(data_only=True), asm, feed_into=asm.feed_into)
+    return assemble_stream(resp, SSEDecoder(data_only=True), asm, asm.feed_into)
 
 
 def _label(en: str, zh: str) -> I18nObject:
@@ -189,8 +189,16 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
             params = native_json_mode(params)
         return params
 
+    def rules_model(self, model: str, credentials: Mapping[str, Any]) -> str:
+        """The model whose parameter spelling (the block's ``models:`` patterns) applies to a call of ``model``."""
+        return model
+
     def include_usage(self, credentials: Mapping[str, Any]) -> bool:
         return not self._flags[2]
+
+    def first_byte_timeout(self, credentials: Mapping[str, Any]) -> float | None:
+        """This call's wait for the first byte of the answer; None: the runtime's."""
+        return None
 
     @cached_property
     def _flags(self) -> tuple[bool, bool, bool]:
@@ -234,7 +242,7 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
         completion = schema is not None and schema.property(ModelPropertyKey.MODE) == LLMMode.COMPLETION
         path = self.type_spec.options.get("completion_path", "/completions") if completion else None
         url, headers, wire_model = endpoint.resolve(credentials, model, path, extra=extras.headers if extras else None)
-        params = self.wire_parameters(model, dict(model_parameters))
+        params = self.wire_parameters(self.rules_model(model, credentials), dict(model_parameters))
         no_user, think, _ = self._flags
         if no_user:
             user = None
@@ -262,6 +270,7 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
             lambda resp: iterate_chat_stream(
                 resp, ChatStreamAssembler(provider, model, prompt_messages, usage_fn, think_tags=think, incremental_tool_calls=bool(extras and extras.incremental_tool_calls))
             ),
+            self.first_byte_timeout(credentials),
         )
 
     async def get_num_tokens(
@@ -275,19 +284,5 @@ class OpenAIChatLLM(FamilyModel, LargeLanguageModel):
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
         if self.customizable:
-            try:
-                await self.require_schema(model, credentials)
-            except Exception as exc:
-                raise wrap_validation(exc) from exc
-        await validate_by(lambda: self._invoke(
-            model, credentials, [_PING], {"max_tokens": 5}, None, None, False, None
-        ), credentials, self.context.secret_fields)  # fmt: skip
-
-
-def _ping() -> PromptMessage:
-    from arun.entities.messages import UserPromptMessage
-
-    return UserPromptMessage(content="ping")
-
-
-_PING = _ping()
+            await validate_by(lambda: self.require_schema(model, credentials), credentials, self.context.secret_fields)
+        await self._validate_by_invoking(model, credentials)

@@ -24,7 +24,6 @@ from typing import Any
 from arun.entities.common import I18nObject
 from arun.entities.embedding import EmbeddingInputType, TextEmbeddingResult
 from arun.entities.model import AIModelEntity, FetchFrom, ModelPropertyKey, ModelType
-from arun.errors import CredentialsValidateFailedError
 from arun.families.base import FamilyModel
 from arun.families.helpers import (
     cred_flag,
@@ -32,7 +31,6 @@ from arun.families.helpers import (
     cred_text,
     price_config,
     validate_by,
-    wrap_validation,
 )
 from arun.model_types.call_options import current_extras
 from arun.model_types.text_embedding import TextEmbeddingModel
@@ -135,10 +133,5 @@ class OpenAIEmbedding(FamilyModel, TextEmbeddingModel):
         )
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
-        try:
-            await self.require_schema(model, credentials)
-        except CredentialsValidateFailedError:
-            raise
-        except Exception as exc:
-            raise wrap_validation(exc) from exc
+        await validate_by(lambda: self.require_schema(model, credentials), credentials, self.context.secret_fields)
         await validate_by(lambda: self._invoke(model, credentials, ["ping"], None, EmbeddingInputType.DOCUMENT), credentials, self.context.secret_fields)

@@ -23,7 +23,6 @@ from arun.families.helpers import (
     cred_text,
     price_config,
     validate_by,
-    wrap_validation,
 )
 from arun.model_types.call_options import current_extras
 from arun.model_types.rerank import RerankModel
@@ -93,10 +92,7 @@ class RerankFamily(FamilyModel, RerankModel):
         return RerankResult(model=model, docs=documents)
 
     async def validate_credentials(self, model: str, credentials: Mapping[str, Any]) -> None:
-        try:
-            await self.require_schema(model, credentials)
-        except Exception as exc:
-            raise wrap_validation(exc) from exc
+        await validate_by(lambda: self.require_schema(model, credentials), credentials, self.context.secret_fields)
         await validate_by(lambda: self._invoke(
             model, credentials, "What is the capital of France?", ["Paris is the capital of France."], None, 1, None
         ), credentials, self.context.secret_fields)  # fmt: skip

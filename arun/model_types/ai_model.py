@@ -7,7 +7,7 @@ per-call state: timing and usage are computed by the per-call wrappers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,9 +21,11 @@ if TYPE_CHECKING:
     from arun.model_types.context import ModelContext
     from arun.wire.client import ErrorMapper, HttpClient
 
-__all__ = ["AIModel", "as_validation_error"]
+__all__ = ["AIModel", "as_validation_error", "validate_by"]
 
 logger = logging.getLogger("arun.model")
+
+_UNBUILT: Any = object()  # a customizable schema not built yet (None is a built answer: no such model)
 
 
 class AIModel:
@@ -134,20 +136,30 @@ class AIModel:
     async def get_model_schema(
         self, model: str, credentials: Mapping[str, Any] | None = None
     ) -> AIModelEntity | None:
+        """Predefined, else derived from a predefined one (:meth:`_derived_schema`), else (with
+        credentials) the customizable model's, built once per model and credentials."""
         schema = self._predefined().get(model)
         if schema is not None:
             return schema
-        if credentials is None:
-            return None
+        schema = self._derived_schema(model)
+        if schema is not None or credentials is None:
+            return schema
         key = (model, tuple(sorted((k, str(v)) for k, v in credentials.items())))
-        if key not in self._custom_schemas:
-            if len(self._custom_schemas) > 1024:
-                self._custom_schemas.clear()
-            built = await self.get_customizable_model_schema(model, credentials)
-            if built is not None:
-                built = fill_rule_templates(built, FetchFrom.CUSTOMIZABLE_MODEL)
-            self._custom_schemas[key] = built
-        return self._custom_schemas[key]
+        cache = self._custom_schemas
+        schema = cache.get(key, _UNBUILT)
+        if schema is _UNBUILT:
+            if len(cache) > 1024:
+                cache.clear()
+            schema = await self.get_customizable_model_schema(model, credentials)
+            if schema is not None:
+                schema = fill_rule_templates(schema, FetchFrom.CUSTOMIZABLE_MODEL)
+            cache[key] = schema
+        return schema
+
+    def _derived_schema(self, model: str) -> AIModelEntity | None:
+        """The schema of a model derived from a predefined one without credentials (a family's
+        fine-tunes); None here."""
+        return None
 
     async def require_schema(self, model: str, credentials: Mapping[str, Any] | None) -> AIModelEntity:
         if not isinstance(model, str) or not model:
@@ -170,7 +182,6 @@ class AIModel:
         return get_price(await self.get_model_schema(model, credentials), price_type, tokens)
 
 
-
 def as_validation_error(exc: BaseException) -> CredentialsValidateFailedError:
     """What ``validate_credentials`` raises for any failure: the message of an Invoke error
     (already redacted), else the exception's type and text; the cause is kept."""
@@ -180,3 +191,20 @@ def as_validation_error(exc: BaseException) -> CredentialsValidateFailedError:
     error = CredentialsValidateFailedError(text)
     error.__cause__ = exc
     return error
+
+
+async def validate_by(
+    call: Callable[[], Awaitable[Any]], credentials: Mapping[str, Any] | None = None, secret_fields: Iterable[str] = ()
+) -> None:
+    """Run one small real request; every failure becomes :class:`CredentialsValidateFailedError`,
+    with the credentials' secret values (any length) masked in it and in its causes."""
+    try:
+        await call()
+    except CredentialsValidateFailedError:
+        raise
+    except Exception as exc:
+        error = as_validation_error(exc)
+        secrets = secret_values(credentials, secret_fields) if credentials else ()
+        if secrets:
+            error.redact_with(secrets)
+        raise error from exc

@@ -10,8 +10,8 @@ with their own ``_invoke`` keep Dify's signature: extras never change it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -62,13 +62,25 @@ def check_extras(extra_headers: Any, extra_body: Any, incremental_tool_calls: bo
     )
 
 
-@contextmanager
-def use_extras(extras: CallExtras | None) -> Iterator[None]:
-    if extras is None:
-        yield
-        return
-    token = _CURRENT.set(extras)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
+class _Using:
+    """Sets the extras for the duration of a ``with`` block (a plain object: no generator per call)."""
+
+    __slots__ = ("_extras", "_token")
+
+    def __init__(self, extras: CallExtras) -> None:
+        self._extras = extras
+
+    def __enter__(self) -> None:
+        self._token = _CURRENT.set(self._extras)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _CURRENT.reset(self._token)
+
+
+_NO_EXTRAS: AbstractContextManager[None] = nullcontext()
+
+
+def use_extras(extras: CallExtras | None) -> AbstractContextManager[None]:
+    """``with use_extras(extras):`` the provider call sees them through :func:`current_extras`;
+    without extras, a shared context that does nothing."""
+    return _NO_EXTRAS if extras is None else _Using(extras)

@@ -10,10 +10,10 @@ from typing import Any, ClassVar, Literal, NamedTuple, overload
 
 from arun.callbacks import Callback, fire
 from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk, LLMUsage
-from arun.entities.messages import PromptMessage, PromptMessageTool
+from arun.entities.messages import PromptMessage, PromptMessageTool, UserPromptMessage
 from arun.entities.model import AIModelEntity, ModelPropertyKey, ModelType, ParameterRule
 from arun.errors import ParameterValidationError
-from arun.model_types.ai_model import AIModel, as_validation_error
+from arun.model_types.ai_model import AIModel, validate_by
 from arun.model_types.call_options import check_extras, use_extras
 from arun.model_types.code_block import (
     CODE_BLOCK_FORMATS,
@@ -27,6 +27,8 @@ from arun.pricing import rates
 from arun.wire.client import ErrorMapper, StreamResponse
 
 __all__ = ["LargeLanguageModel"]
+
+_PING = UserPromptMessage(content="ping")  # what validation by invoking sends
 
 
 def _check_messages(prompt_messages: Any) -> list[PromptMessage]:
@@ -294,26 +296,32 @@ class LargeLanguageModel(AIModel):
         stream: bool,
         parse: Callable[[bytes], LLMResult],
         chunks: Callable[[StreamResponse], AsyncIterator[LLMResultChunk]],
+        first_byte_timeout: float | None = None,
     ) -> LLMResult | AsyncIterator[LLMResultChunk]:
-        """POST ``body``: the parsed result, or (stream) the chunks once the status is known to be good."""
+        """POST ``body``: the parsed result, or (stream) the chunks once the status is known to be good
+        (``first_byte_timeout``: this call's, else the client's)."""
+        http = self.http
         if not stream:
-            resp = await self.http.request("POST", url, headers=headers, data=body, error_mapper=error_mapper)
+            resp = await http.request(
+                "POST", url, headers=headers, data=body, error_mapper=error_mapper, first_byte_timeout=first_byte_timeout
+            )
             return parse(resp.body)
-        return chunks(await self.http.stream("POST", url, headers=headers, data=body, error_mapper=error_mapper))
+        return chunks(
+            await http.stream(
+                "POST", url, headers=headers, data=body, error_mapper=error_mapper, first_byte_timeout=first_byte_timeout
+            )
+        )
 
     async def _validate_by_invoking(
         self, model: str, credentials: Mapping[str, Any], parameters: dict[str, Any] | None = None
     ) -> None:
-        """One tiny non-streamed request; every failure becomes CredentialsValidateFailedError."""
-        from arun.entities.messages import UserPromptMessage
-
-        try:
-            await self._invoke(
-                model, credentials, [UserPromptMessage(content="ping")], parameters or {"max_tokens": 5},
-                None, None, False, None,
-            )
-        except Exception as exc:  # a provider must wrap every failure
-            raise as_validation_error(exc) from exc
+        """One tiny non-streamed request; every failure becomes CredentialsValidateFailedError, with
+        the credentials' secret values masked in it (:func:`~arun.model_types.ai_model.validate_by`)."""
+        await validate_by(
+            lambda: self._invoke(model, credentials, [_PING], parameters or {"max_tokens": 5}, None, None, False, None),
+            credentials,
+            self.context.secret_fields,
+        )
 
     @staticmethod
     def enforce_stop_tokens(text: str, stop: list[str]) -> str:

@@ -71,7 +71,10 @@ class TTSModel(AIModel):
             with use_extras(extras):
                 first = await self._invoke(model, credentials, pieces[0], voice, user)
         except Exception as exc:
-            raise self._mapped(exc, model, credentials) from exc
+            error = self._transform_invoke_error(exc, model, credentials)
+            if error is exc:
+                raise
+            raise error from exc
         return self._stream(model, credentials, pieces, voice, user, first, workers, extras)
 
     async def _stream(
@@ -101,16 +104,16 @@ class TTSModel(AIModel):
                 for i in range(0, len(audio), 4096):
                     yield audio[i : i + 4096]
         except Exception as exc:
-            raise self._mapped(exc, model, credentials) from exc
+            error = self._transform_invoke_error(exc, model, credentials)
+            if error is exc:
+                raise
+            raise error from exc
         finally:
             for task in later:
                 task.cancel()
             closer = getattr(first, "aclose", None)
             if closer is not None:
                 await closer()
-
-    def _mapped(self, exc: BaseException, model: str, credentials: Mapping[str, Any]) -> BaseException:
-        return self._transform_invoke_error(exc, model, credentials)
 
     async def _invoke(
         self, model: str, credentials: Mapping[str, Any], content_text: str, voice: str, user: str | None

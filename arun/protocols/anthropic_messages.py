@@ -17,7 +17,7 @@ Wire facts this module relies on:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -487,7 +487,6 @@ class MessagesStreamAssembler:
         "thoughts",
         "message_id",
         "done",
-        "finished",
         "incremental",
     )
 
@@ -508,7 +507,6 @@ class MessagesStreamAssembler:
         self.thoughts: list[str] = []
         self.message_id: str | None = None
         self.done = False  # message_stop seen
-        self.finished = False  # the terminal chunk was emitted
         #: emit tool-call fragments (ToolCallDelta, index = the call's ordinal) as they arrive
         self.incremental = incremental_tool_calls
 
@@ -527,75 +525,81 @@ class MessagesStreamAssembler:
         ``tail=True`` marks an event flushed at end of body without its blank line: if it does
         not decode, the body was cut mid-event (:class:`InvokeStreamInterruptedError`).
         """
-        if event == "ping":
-            return None
-        try:
-            ev = _event_decoder.decode(payload)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            if event == "error":
-                raise _error(self.provider, None, payload[:500].decode("utf-8", "replace"), None, {}, payload, None) from None
-            if tail:
-                raise InvokeStreamInterruptedError(
-                    f"[{self.provider}] Stream Interrupted: the upstream ended the stream in the middle of an event",
-                    provider=self.provider,
+        out: list[LLMResultChunk] = []
+        self.feed_into(((event, payload),), out, tail)
+        return out[0] if out else None
+
+    def feed_tail_into(self, events: Iterable[tuple[str | None, bytes]], out: list[LLMResultChunk]) -> None:
+        """:meth:`feed_into` for what the decoder flushed at the end of the body (``tail=True``)."""
+        self.feed_into(events, out, True)
+
+    def feed_into(
+        self, events: Iterable[tuple[str | None, bytes]], out: list[LLMResultChunk], tail: bool = False
+    ) -> None:
+        """The chunks of a network read's events appended to ``out`` (at most one per event);
+        a failure leaves the chunks before it there."""
+        decode = _event_decoder.decode
+        messages = self.messages
+        for event, payload in events:
+            if event == "ping":
+                continue
+            try:
+                ev = decode(payload)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                if event == "error":
+                    raise _error(self.provider, None, payload[:500].decode("utf-8", "replace"), None, {}, payload, None) from None
+                if tail:
+                    raise InvokeStreamInterruptedError(
+                        f"[{self.provider}] Stream Interrupted: the upstream ended the stream in the middle of an event",
+                        provider=self.provider,
+                    ) from None
+                raise InvokeServerUnavailableError(
+                    f"[{self.provider}] Server Unavailable Error, malformed stream event: {exc}"
                 ) from None
-            raise InvokeServerUnavailableError(
-                f"[{self.provider}] Server Unavailable Error, malformed stream event: {exc}"
-            ) from None
-        kind = ev.type or event or ""
-        if kind == "content_block_delta":
-            delta = ev.delta
-            if delta is None:
-                return None
-            if delta.type == "text_delta":
-                text = delta.text
-                if not text:
-                    return None
-                self.texts.append(text)
-                self.index += 1
-                return LLMResultChunk(
-                    model=self.model,
-                    prompt_messages=self.messages,
-                    delta=LLMResultChunkDelta(index=self.index, message=AssistantPromptMessage(content=text)),
-                )
-            if delta.type == "input_json_delta":
-                call = self.calls.get(ev.index)
-                if call is not None and delta.partial_json:
-                    call.parts.append(delta.partial_json)
+            kind = ev.type or event or ""
+            if kind == "content_block_delta":
+                delta = ev.delta
+                if delta is None:
+                    continue
+                if delta.type == "text_delta":
+                    text = delta.text
+                    if text:
+                        self.texts.append(text)
+                        self.index += 1
+                        out.append(LLMResultChunk(self.model, LLMResultChunkDelta(self.index, AssistantPromptMessage(text)), messages))
+                elif delta.type == "input_json_delta":
+                    call = self.calls.get(ev.index)
+                    if call is not None and delta.partial_json:
+                        call.parts.append(delta.partial_json)
+                        if self.incremental:
+                            ordinal = list(self.calls).index(ev.index)
+                            out.append(self._fragment(ToolCallDelta("", ToolCallFunction("", delta.partial_json), "", ordinal)))
+                elif delta.type == "thinking_delta" and delta.thinking:
+                    self.thoughts.append(delta.thinking)
+            elif kind == "content_block_start":
+                block = ev.content_block
+                if block is not None and block.type == "tool_use":
+                    call = self.calls[ev.index] = _PendingCall(block.id or f"toolu_{ev.index}", block.name or "")
+                    if isinstance(block.input, dict) and block.input:
+                        call.parts.append(msgspec.json.encode(block.input).decode())
                     if self.incremental:
-                        ordinal = list(self.calls).index(ev.index)
-                        return self._fragment(ToolCallDelta("", ToolCallFunction("", delta.partial_json), "", ordinal))
-            elif delta.type == "thinking_delta" and delta.thinking:
-                self.thoughts.append(delta.thinking)
-            return None
-        if kind == "content_block_start":
-            block = ev.content_block
-            if block is not None and block.type == "tool_use":
-                call = self.calls[ev.index] = _PendingCall(block.id or f"toolu_{ev.index}", block.name or "")
-                if isinstance(block.input, dict) and block.input:
-                    call.parts.append(msgspec.json.encode(block.input).decode())
-                if self.incremental:
-                    args = call.parts[0] if call.parts else ""
-                    return self._fragment(ToolCallDelta(call.id, ToolCallFunction(call.name, args), "function", len(self.calls) - 1))
-            return None
-        if kind == "message_start":
-            if ev.message is not None:
-                self.message_id = ev.message.id
-                if ev.message.model:
-                    self.model = ev.message.model
-                self._usage(ev.message.usage)
-            return None
-        if kind == "message_delta":
-            if ev.delta is not None and ev.delta.stop_reason:
-                self.finish_reason = ev.delta.stop_reason
-            self._usage(ev.usage)
-            return None
-        if kind == "message_stop":
-            self.done = True
-            return None
-        if kind == "error" or event == "error":
-            raise _stream_error(self.provider, payload, ev.error)
-        return None  # content_block_stop, ping, unknown future events
+                        args = call.parts[0] if call.parts else ""
+                        out.append(self._fragment(ToolCallDelta(call.id, ToolCallFunction(call.name, args), "function", len(self.calls) - 1)))
+            elif kind == "message_start":
+                if ev.message is not None:
+                    self.message_id = ev.message.id
+                    if ev.message.model:
+                        self.model = ev.message.model
+                    self._usage(ev.message.usage)
+            elif kind == "message_delta":
+                if ev.delta is not None and ev.delta.stop_reason:
+                    self.finish_reason = ev.delta.stop_reason
+                self._usage(ev.usage)
+            elif kind == "message_stop":
+                self.done = True
+            elif kind == "error" or event == "error":
+                raise _stream_error(self.provider, payload, ev.error)
+            # content_block_stop, unknown future events: nothing to do
 
     def _fragment(self, fragment: ToolCallDelta) -> LLMResultChunk:
         self.index += 1
@@ -604,10 +608,6 @@ class MessagesStreamAssembler:
             prompt_messages=self.messages,
             delta=LLMResultChunkDelta(index=self.index, message=AssistantPromptMessage(content="", tool_calls=[fragment])),
         )
-
-    @property
-    def complete(self) -> bool:
-        return self.done
 
     def partial_usage(self, text: str) -> LLMUsage:
         """The usage of an answer that stopped after ``text`` (input tokens from message_start)."""
@@ -620,7 +620,6 @@ class MessagesStreamAssembler:
                 f"[{self.provider}] Stream Interrupted: the upstream ended the stream before message_stop",
                 provider=self.provider,
             )
-        self.finished = True
         calls = [] if self.incremental else [
             ToolCall(id=c.id, function=ToolCallFunction(name=c.name, arguments=_compact_arguments("".join(c.parts))))
             for _, c in sorted(self.calls.items())

@@ -15,7 +15,7 @@ Differences from the OpenAI family that this module absorbs:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -387,7 +387,7 @@ class OllamaStreamAssembler:
     """Feed NDJSON lines; content becomes chunks, tool calls and usage go on the terminal chunk."""
 
     __slots__ = ("provider", "model", "messages", "usage_fn", "index", "calls", "texts", "done", "done_reason",
-                 "prompt_tokens", "completion_tokens", "finished", "incremental")
+                 "prompt_tokens", "completion_tokens", "incremental")
 
     def __init__(
         self, provider: str, model: str, messages: list[PromptMessage], usage_fn: UsageFn, *,
@@ -404,54 +404,55 @@ class OllamaStreamAssembler:
         self.done_reason: str | None = None
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
-        self.finished = False
         #: tool calls arrive whole on this wire: emit each as one ToolCallDelta as soon as it arrives
         self.incremental = incremental_tool_calls
 
     def feed(self, raw: bytes) -> LLMResultChunk | None:
         """One NDJSON line -> a content chunk, or None."""
-        if self.done:
-            return None  # nothing is meaningful after the final line
-        line = _decode_line(self.provider, raw)
-        if line.error is not None:
-            raise stream_error(self.provider, line.error, raw)
-        message = line.message
-        if line.done:
-            self.done = True
-            self.done_reason = line.done_reason
-            self.prompt_tokens = line.prompt_eval_count
-            self.completion_tokens = line.eval_count
-        if message is None:
-            return None
-        if message.tool_calls:
-            start = len(self.calls)
-            new = _to_tool_calls(message.tool_calls, start)
-            self.calls.extend(new)
-            if self.incremental:
-                if message.content:
-                    self.texts.append(message.content)
-                self.index += 1
-                fragments: list[ToolCall] = [
-                    ToolCallDelta(c.id, c.function, c.type, start + i) for i, c in enumerate(new)
-                ]
-                return LLMResultChunk(
-                    model=self.model, prompt_messages=self.messages,
-                    delta=LLMResultChunkDelta(index=self.index, message=AssistantPromptMessage(content=message.content or "", tool_calls=fragments)),
-                )  # fmt: skip
-        text = message.content
-        if not text:
-            return None
-        self.texts.append(text)
-        self.index += 1
-        return LLMResultChunk(
-            model=self.model,
-            prompt_messages=self.messages,
-            delta=LLMResultChunkDelta(index=self.index, message=AssistantPromptMessage(content=text)),
-        )
+        out: list[LLMResultChunk] = []
+        self.feed_into((raw,), out)
+        return out[0] if out else None
 
-    @property
-    def complete(self) -> bool:
-        return self.done
+    def feed_into(self, lines: Iterable[bytes], out: list[LLMResultChunk]) -> None:
+        """The chunks of a network read's lines appended to ``out`` (at most one per line); a failure
+        leaves the chunks before it there."""
+        decode = _line_decoder.decode
+        model = self.model
+        messages = self.messages
+        for raw in lines:
+            if self.done:
+                return  # nothing is meaningful after the final line
+            try:
+                line = decode(raw)
+            except msgspec.DecodeError as exc:
+                raise InvokeServerUnavailableError(f"[{self.provider}] Server Unavailable Error, malformed response: {exc}") from None
+            if line.error is not None:
+                raise stream_error(self.provider, line.error, raw)
+            message = line.message
+            if line.done:
+                self.done = True
+                self.done_reason = line.done_reason
+                self.prompt_tokens = line.prompt_eval_count
+                self.completion_tokens = line.eval_count
+            if message is None:
+                continue
+            text = message.content
+            if message.tool_calls:
+                start = len(self.calls)
+                new = _to_tool_calls(message.tool_calls, start)
+                self.calls.extend(new)
+                if self.incremental:
+                    if text:
+                        self.texts.append(text)
+                    self.index += 1
+                    fragments: list[ToolCall] = [ToolCallDelta(c.id, c.function, c.type, start + i) for i, c in enumerate(new)]
+                    out.append(LLMResultChunk(model, LLMResultChunkDelta(self.index, AssistantPromptMessage(text or "", tool_calls=fragments)), messages))  # fmt: skip
+                    continue
+            if not text:
+                continue
+            self.texts.append(text)
+            self.index += 1
+            out.append(LLMResultChunk(model, LLMResultChunkDelta(self.index, AssistantPromptMessage(text)), messages))
 
     def partial_usage(self, text: str) -> LLMUsage:
         """The usage of an answer that stopped after ``text`` (Ollama reports counts only at the end)."""
@@ -462,7 +463,6 @@ class OllamaStreamAssembler:
             raise InvokeStreamInterruptedError(
                 f"[{self.provider}] Stream Interrupted: the upstream ended the stream before its final line"
             )
-        self.finished = True
         self.index += 1
         usage = self.usage_fn(self.prompt_tokens, self.completion_tokens, "".join(self.texts))
         return LLMResultChunk(

@@ -504,7 +504,6 @@ class ChatStreamAssembler:
         "fingerprint",
         "texts",
         "done",
-        "finished",
         "think",
         "incremental",
     )
@@ -524,7 +523,6 @@ class ChatStreamAssembler:
         self.fingerprint: str | None = None
         self.texts: list[str] = []
         self.done = False  # [DONE] seen
-        self.finished = False  # the final chunk was emitted
         self.think = _ThinkFilter() if think_tags else None
         #: emit tool-call fragments (ToolCallDelta) as they arrive; the final chunk then carries none
         self.incremental = incremental_tool_calls
@@ -630,18 +628,12 @@ class ChatStreamAssembler:
         u = self.usage
         return self.usage_fn(u.prompt_tokens if u else None, u.completion_tokens if u else None, text)
 
-    @property
-    def complete(self) -> bool:
-        """True once the upstream said the answer is over ([DONE], or a finish reason)."""
-        return self.done or self.finish_reason is not None
-
     def final_chunk(self) -> LLMResultChunk:
         """The terminal chunk: assembled tool calls, finish reason and usage."""
-        if not self.complete:
+        if not (self.done or self.finish_reason is not None):  # neither [DONE] nor a finish reason
             raise InvokeStreamInterruptedError(
                 f"[{self.provider}] Stream Interrupted: the upstream ended the stream before it finished"
             )
-        self.finished = True
         calls = [] if self.incremental else [
             ToolCall(id=c.id or f"call_{i}", type=c.type, function=ToolCallFunction(name=c.name, arguments="".join(c.arguments)))
             for i, c in sorted(self.calls.items())

@@ -57,6 +57,13 @@ class SSEDecoder:
         for block in blocks:
             if block[:6] == b"data: " and b"\n" not in block:
                 out.append((None, block[6:]))
+            elif block[:7] == b"event: ":
+                # the named event's common shape (Anthropic): "event: name\ndata: ..." and nothing else
+                nl = block.find(b"\n")
+                if nl > 0 and block[nl + 1 : nl + 7] == b"data: " and block.find(b"\n", nl + 1) < 0:
+                    out.append((block[7:nl].strip().decode("utf-8", "replace"), block[nl + 7 :]))
+                else:
+                    self._block(block, out)
             elif block:
                 self._block(block, out)
         return out

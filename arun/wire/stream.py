@@ -24,18 +24,8 @@ from arun.wire.client import StreamResponse
 
 __all__ = ["Assembler", "Decoder", "AssembledStream", "assemble_stream"]
 
-Feed = Callable[[Any], "LLMResultChunk | None"]
+#: ``feed_into(items, out)``: the assembler appends the chunks of a network read's decoded items to ``out``
 FeedInto = Callable[[list[Any], list[LLMResultChunk]], None]
-
-
-def _per_item(feed: Feed) -> FeedInto:
-    def feed_into(items: list[Any], out: list[LLMResultChunk]) -> None:
-        for item in items:
-            chunk = feed(item)
-            if chunk is not None:
-                out.append(chunk)
-
-    return feed_into
 
 
 class Decoder(Protocol):
@@ -131,23 +121,10 @@ class AssembledStream:
 
 
 def assemble_stream(
-    resp: StreamResponse,
-    decoder: Decoder,
-    asm: Assembler,
-    feed: Feed | None = None,
-    feed_tail: Feed | None = None,
-    *,
-    feed_into: FeedInto | None = None,
+    resp: StreamResponse, decoder: Decoder, asm: Assembler, feed_into: FeedInto, feed_tail: FeedInto | None = None
 ) -> AssembledStream:
-    """Chunks of ``feed(item)`` for every decoded item, then ``asm.final_chunk()``.
-
-    ``feed_into(items, out)`` is the batch form (it appends a network read's chunks to
-    ``out`` in one call); give it instead of ``feed`` on hot paths.  ``feed_tail`` handles
-    what the decoder flushes at the end of the body, when that differs from ``feed``.
+    """The chunks ``feed_into(items, out)`` makes of every network read's decoded items, then
+    ``asm.final_chunk()``.  ``feed_tail`` handles what the decoder flushes at the end of the body,
+    when that differs from ``feed_into``.
     """
-    if feed_into is None:
-        if feed is None:
-            raise TypeError("assemble_stream needs feed or feed_into")
-        feed_into = _per_item(feed)
-    tail = _per_item(feed_tail) if feed_tail is not None else feed_into
-    return AssembledStream(resp, decoder, asm, feed_into, tail)
+    return AssembledStream(resp, decoder, asm, feed_into, feed_tail if feed_tail is not None else feed_into)

@@ -121,6 +121,15 @@ async def test_parameter_rules_follow_the_base_model_not_the_deployment_name(
     assert body[field] == 40 and ({"max_tokens", "max_completion_tokens"} - {field}).isdisjoint(body)
 
 
+async def test_a_deployment_named_like_a_pattern_keeps_its_base_models_spelling(rt: ModelRuntime, upstream: Any) -> None:
+    # "o3-team" matches the block's o3* pattern, but it serves gpt-4o: max_tokens stays max_tokens,
+    # and the rules are applied once (not again under the deployment's name)
+    llm = rt.get_model_instance(PROVIDER, "llm")
+    await llm.invoke("o3-team", creds_for(upstream, "gpt-4o"), MESSAGES, {"max_tokens": 40}, stream=False)
+    body = upstream.last_request.json
+    assert body["max_tokens"] == 40 and "max_completion_tokens" not in body
+
+
 async def _raw_stream(upstream: Any, text: str) -> list[dict[str, Any]]:
     url = f"{upstream.url}/p/azure_openai/openai/deployments/{DEPLOYMENT}/chat/completions?api-version=2024-10-21"
     body = {"messages": [{"role": "user", "content": text}], "stream": True, "stream_options": {"include_usage": True}}

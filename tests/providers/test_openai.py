@@ -591,6 +591,14 @@ async def test_tts_streams_bytes(rt: ModelRuntime, creds: dict[str, str], upstre
     assert upstream.requests[-1].headers["Accept"] == "application/octet-stream"
 
 
+async def test_tts_failure_keeps_its_own_cause(rt: ModelRuntime) -> None:
+    # a typed error from the first request is raised as it is: its cause stays the transport's error
+    tts = rt.get_model_instance("openai", "tts")
+    with pytest.raises(InvokeConnectionError) as info:
+        await tts.invoke("tts-1", None, {"openai_api_key": "sk-test", "openai_api_base": "http://127.0.0.1:9"}, "Hi.", "alloy")
+    assert info.value.__cause__ is not None and info.value.__cause__ is not info.value
+
+
 async def test_tts_unknown_voice_uses_default(rt: ModelRuntime, creds: dict[str, str], upstream: Any) -> None:
     tts = rt.get_model_instance("openai", "tts")
     for voice in ("no-such-voice", None, ""):

@@ -170,6 +170,14 @@ async def test_validate_bad_select_and_number(rt: ModelRuntime, creds: dict[str,
         await rt.model_credentials_validate(PROVIDER, "llm", MODEL, {**creds, "input_price": "cheap"})
 
 
+@pytest.mark.parametrize("model_type", ["llm", "text-embedding", "rerank"])
+async def test_a_malformed_form_number_is_raised_as_it_is(rt: ModelRuntime, creds: dict[str, str], model_type: str) -> None:
+    # the schema's own CredentialsValidateFailedError, not one made its own cause
+    with pytest.raises(CredentialsValidateFailedError, match="context_size") as info:
+        await rt.get_model_instance(PROVIDER, model_type).validate_credentials(MODEL, {**creds, "context_size": "lots"})
+    assert info.value.__cause__ is not info.value
+
+
 # ---------------------------------------------------------------------------- customizable schema
 
 

@@ -61,3 +61,28 @@ def test_ndjson_lines_across_boundaries():
         d = NDJSONDecoder()
         lines = d.feed(data[:cut]) + d.feed(data[cut:]) + d.close()
         assert [line.strip() for line in lines] == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
+
+
+def test_named_events_in_every_shape_decode_as_the_general_rules_say():
+    # the common "event: name\ndata: ..." shape and its near misses (spacing, extra lines, no data)
+    data = (
+        b"event: content_block_delta\ndata: {\"t\": 1}\n\n"
+        b"event:  padded  \ndata: x\n\n"
+        b"event: ping\ndata:nospace\n\n"
+        b"event: multi\ndata: a\ndata: b\n\n"
+        b"event: with_id\ndata: y\nid: 3\n\n"
+        b"event: no_data\n\n"
+        b"event: \ndata: unnamed\n\n"
+    )
+    expected = [
+        ("content_block_delta", b'{"t": 1}'),
+        ("padded", b"x"),
+        ("ping", b"nospace"),
+        ("multi", b"a\nb"),
+        ("with_id", b"y"),
+        ("", b"unnamed"),
+    ]
+    assert feed_all(SSEDecoder(), data, []) == expected
+    for cut in range(1, len(data)):
+        assert feed_all(SSEDecoder(), data, [cut]) == expected, cut
+    assert feed_all(SSEDecoder(), data.replace(b"\n", b"\r\n"), []) == expected

@@ -23,13 +23,11 @@ byte of every request; it can only tighten the runtime's own first-byte timeout.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextvars import ContextVar
+from collections.abc import Mapping
 from typing import Any
 
 from arun.entities.common import I18nObject
-from arun.entities.llm import LLMMode, LLMResult, LLMResultChunk
-from arun.entities.messages import PromptMessage, PromptMessageTool
+from arun.entities.llm import LLMMode
 from arun.entities.model import (
     AIModelEntity,
     FetchFrom,
@@ -49,15 +47,13 @@ from arun.protocols.xinference import (
     model_path,
     parse_model_description,
 )
-from arun.wire.client import ErrorMapper, HttpClient, StreamResponse
+from arun.wire.client import HttpClient
 
 __all__ = ["XinferenceLLM", "build_schema", "invoke_timeout"]
 
 #: the form fields that, when all set, make the description unnecessary
 OVERRIDES = ("mode", "context_size", "function_calling_type", "stream_function_calling", "vision_support")
 _DEFAULT_CONTEXT = 2048  # Dify's value when the description has no context_length
-
-_first_byte: ContextVar[float | None] = ContextVar("xinference_first_byte_timeout", default=None)
 
 
 def invoke_timeout(http: HttpClient, credentials: Mapping[str, Any]) -> float:
@@ -157,38 +153,5 @@ class XinferenceLLM(OpenAIChatLLM):
                 raise
         return build_schema(model, credentials, info)
 
-    async def _invoke(
-        self,
-        model: str,
-        credentials: Mapping[str, Any],
-        prompt_messages: list[PromptMessage],
-        model_parameters: dict[str, Any],
-        tools: list[PromptMessageTool] | None,
-        stop: list[str] | None,
-        stream: bool,
-        user: str | None,
-    ) -> LLMResult | AsyncIterator[LLMResultChunk]:
-        token = _first_byte.set(invoke_timeout(self.http, credentials))
-        try:
-            return await super()._invoke(model, credentials, prompt_messages, model_parameters, tools, stop, stream, user)
-        finally:
-            _first_byte.reset(token)
-
-    async def _exchange(
-        self,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        error_mapper: ErrorMapper,
-        stream: bool,
-        parse: Callable[[bytes], LLMResult],
-        chunks: Callable[[StreamResponse], AsyncIterator[LLMResultChunk]],
-    ) -> LLMResult | AsyncIterator[LLMResultChunk]:
-        """The family's exchange with this call's ``invoke_timeout`` as the first-byte timeout."""
-        timeout = _first_byte.get()
-        if not stream:
-            resp = await self.http.request("POST", url, headers=headers, data=body, error_mapper=error_mapper, first_byte_timeout=timeout)
-            return parse(resp.body)
-        return chunks(
-            await self.http.stream("POST", url, headers=headers, data=body, error_mapper=error_mapper, first_byte_timeout=timeout)
-        )
+    def first_byte_timeout(self, credentials: Mapping[str, Any]) -> float | None:
+        return invoke_timeout(self.http, credentials)
