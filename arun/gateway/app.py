@@ -42,6 +42,7 @@ from arun.gateway.config import GatewayConfig, parse_model_name
 from arun.gateway.errors import ErrorInfo, GatewayError, anthropic_body, classify, openai_body, retry_headers
 from arun.gateway.metrics import Registry
 from arun.manager.store import SpendRecord
+from arun.pricing import Rate, rates
 from arun.redact import redact
 
 __all__ = ["Gateway", "Call", "ModelInfo", "create_app", "serve", "GATEWAY", "CALL"]
@@ -64,11 +65,9 @@ class ModelInfo:
 
     rule_names: frozenset[str]
     openai_family: bool
-    rate_in: Any
-    rate_out: Any
+    rate_in: Rate
+    rate_out: Rate
     default_max_tokens: int
-    currency: str
-    schema: Any
 
     def price_e7(self, prompt_tokens: int, completion_tokens: int) -> int:
         return to_e7(self.rate_in.total(prompt_tokens) + self.rate_out.total(completion_tokens))
@@ -331,8 +330,6 @@ class Gateway:
         return any((a := self.aliases.get(n)) is not None and a.target == target for n in scope)
 
     async def _info(self, inst: Any) -> ModelInfo:
-        from arun.pricing import rates
-
         mti = inst.model_type_instance
         try:
             schema = await mti.get_model_schema(inst.model, inst.credentials or {})
@@ -343,7 +340,7 @@ class Gateway:
         rate_in, rate_out = rates(schema)
         return ModelInfo(
             frozenset(r.name for r in rules), getattr(mti, "family", "") == "openai_chat", rate_in, rate_out,
-            default_max or self.config.default_max_tokens, rate_in.currency, schema,
+            default_max or self.config.default_max_tokens,
         )  # fmt: skip
 
     async def admit(self, call: Call, vk: VirtualKey, tokens: int, price_e7: int) -> None:

@@ -24,14 +24,9 @@ from typing import Any, Protocol
 
 from arun.state.redis import LuaScript, unavailable
 
-__all__ = ["Budgets", "MemoryBudgets", "RedisBudgets", "BudgetState"]
+__all__ = ["Budgets", "MemoryBudgets", "RedisBudgets"]
 
 Seed = Callable[[], Awaitable[int]]
-
-
-class BudgetState(Protocol):
-    spent: int
-    reserved: int
 
 
 class Budgets(Protocol):
