@@ -9,8 +9,6 @@ error bodies (``{"type": "error", "error": {...}}``) and, mid-stream, an ``event
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from arun.gateway import translate as T
@@ -34,16 +32,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if not msgs:
         raise GatewayError(400, "messages: at least one message is required", param="messages")
     tools = T.anthropic_tools(req)
-    params: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    for name in ("temperature", "top_p", "top_k", "max_tokens"):
-        value = getattr(req, name)
-        if value is None:
-            continue
-        if name in info.rule_names:
-            params[name] = value
-        elif info.openai_family and name != "top_k":
-            extra[name] = value
+    params, extra = T.split_parameters(req, ("temperature", "top_p", "top_k", "max_tokens"), info.rule_names, info.openai_family)
+    extra.pop("top_k", None)  # not an OpenAI field: only a model with a top_k rule gets it
     prompt = estimate_prompt_tokens(msgs, tools)
     await gw.admit(call, vk, prompt + req.max_tokens, info.price_e7(prompt, req.max_tokens))
     user = (req.metadata or {}).get("user_id")

@@ -111,6 +111,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, content_type=_JSON, headers={"x-request-id": call.rid, **({"x-arun-cache": "miss"} if key else {})})
 
 
+_COMPLETION_PARAMS = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "max_tokens")
+
+
 async def completions(request: web.Request) -> web.StreamResponse:
     gw, call = _ctx(request)
     vk = await gw.authenticate(request, call)
@@ -128,16 +131,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
     from arun.entities.messages import UserPromptMessage
 
     messages = [UserPromptMessage(content=prompt)]
-    params: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "max_tokens"):
-        value = getattr(req, name)
-        if value is None:
-            continue
-        if name in info.rule_names:
-            params[name] = value
-        elif info.openai_family:
-            extra[name] = value
+    params, extra = T.split_parameters(req, _COMPLETION_PARAMS, info.rule_names, info.openai_family)
     stop = T.stop_words(req.stop)
     est = estimate_prompt_tokens(messages, None)
     completion = _max_tokens(params, info)

@@ -37,7 +37,7 @@ from arun.gateway.errors import GatewayError
 
 __all__ = [
     "ChatRequest", "CompletionRequest", "EmbeddingRequest", "RerankRequest", "SpeechRequest", "ModerationRequest",
-    "MessagesRequest", "decode", "chat_messages", "chat_tools", "chat_parameters", "finish_reason",
+    "MessagesRequest", "decode", "chat_messages", "chat_tools", "split_parameters", "chat_parameters", "finish_reason",
     "chat_response", "ChunkEncoder", "embeddings_response", "anthropic_messages", "anthropic_response",
     "AnthropicEventEncoder",
 ]  # fmt: skip
@@ -262,13 +262,14 @@ def chat_tools(tools: list[_ToolDef] | None, tool_choice: Any) -> list[PromptMes
     return [PromptMessageTool(t.function.name, t.function.description or "", t.function.parameters or {}) for t in tools]
 
 
-def chat_parameters(req: ChatRequest, rule_names: frozenset[str], openai_family: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(model parameters for the model's rules, pass-through body fields for the OpenAI family)."""
-    if req.n is not None and req.n != 1:
-        raise GatewayError(400, "only n=1 is supported", param="n", code="unsupported_value")
+def split_parameters(
+    req: Any, names: Iterable[str], rule_names: frozenset[str], openai_family: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The request fields ``names`` that are set: (those the model has a parameter rule for, the
+    rest for the OpenAI family's body as they are -- other families have nowhere to put them)."""
     params: dict[str, Any] = {}
     extra: dict[str, Any] = {}
-    for name in _PARAMS:
+    for name in names:
         value = getattr(req, name)
         if value is None:
             continue
@@ -276,6 +277,14 @@ def chat_parameters(req: ChatRequest, rule_names: frozenset[str], openai_family:
             params[name] = value
         elif openai_family:
             extra[name] = value
+    return params, extra
+
+
+def chat_parameters(req: ChatRequest, rule_names: frozenset[str], openai_family: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(model parameters for the model's rules, pass-through body fields for the OpenAI family)."""
+    if req.n is not None and req.n != 1:
+        raise GatewayError(400, "only n=1 is supported", param="n", code="unsupported_value")
+    params, extra = split_parameters(req, _PARAMS, rule_names, openai_family)
     max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
     if max_tokens is not None:
         if "max_tokens" in rule_names:
