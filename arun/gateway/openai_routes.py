@@ -70,12 +70,17 @@ async def _cached(gw: Gateway, request: web.Request, call: Call, route: str, req
     return key, None
 
 
-async def _store(gw: Gateway, request: web.Request, call: Call, key: str | None, body: bytes) -> None:
-    if key is None or gw.cache is None or len(body) > gw.config.cache.max_entry_bytes or not _cache_control(request)[1]:
-        return
-    from arun.gateway.cache import CachedResponse
+async def _answer(gw: Gateway, request: web.Request, call: Call, key: str | None, body: bytes) -> web.Response:
+    """A cacheable route's answer: stored under ``key`` (None: no cache) unless too large or ``no-store``."""
+    headers = {"x-request-id": call.rid}
+    if key is not None:
+        headers["x-arun-cache"] = "miss"
+        if gw.cache is not None and len(body) <= gw.config.cache.max_entry_bytes and _cache_control(request)[1]:
+            from arun.gateway.cache import CachedResponse
 
-    await gw.cache.set(key, CachedResponse(body, call.provider or "", call.model or "", call.prompt_tokens, call.completion_tokens))
+            entry = CachedResponse(body, call.provider or "", call.model or "", call.prompt_tokens, call.completion_tokens)
+            await gw.cache.set(key, entry)
+    return web.Response(body=body, content_type=_JSON, headers=headers)
 
 
 # -- chat ---------------------------------------------------------------------------------------------
@@ -106,9 +111,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
                                   lambda reason, usage: enc.finish(reason, usage, include_usage), sse_error_event)  # fmt: skip
     result = await inst.invoke_llm(messages, params, tools, stop, stream=False, user=req.user, extra_body=extra)
     call.use(result.usage)
-    body = T.chat_response(call.rid, req.model, result)
-    await _store(gw, request, call, key, body)
-    return web.Response(body=body, content_type=_JSON, headers={"x-request-id": call.rid, **({"x-arun-cache": "miss"} if key else {})})
+    return await _answer(gw, request, call, key, T.chat_response(call.rid, req.model, result))
 
 
 _COMPLETION_PARAMS = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "max_tokens")
@@ -174,9 +177,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     result = await inst.invoke_text_embedding(texts, user=req.user, extra_body=extra)
     u = result.usage
     call.prompt_tokens, call.price, call.currency = u.tokens, u.total_price, u.currency
-    body = T.embeddings_response(req.model, result.embeddings, u.tokens, req.encoding_format == "base64")
-    await _store(gw, request, call, key, body)
-    return web.Response(body=body, content_type=_JSON, headers={"x-request-id": call.rid, **({"x-arun-cache": "miss"} if key else {})})
+    return await _answer(gw, request, call, key, T.embeddings_response(req.model, result.embeddings, u.tokens, req.encoding_format == "base64"))
 
 
 async def rerank(request: web.Request) -> web.StreamResponse:
