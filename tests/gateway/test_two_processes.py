@@ -148,6 +148,10 @@ async def test_rpm_and_budget_across_two_processes(upstream, tmp_path):
                 procs.append(Proc(path, env))  # the second starts once the first applied the configuration
                 urls.append(await procs[1].ready())
                 assert urls[0] != urls[1]
+                # both processes warm (tenant, model instance, upstream connection) before the bursts, so
+                # that neither takes the whole shared rpm while the other is still loading
+                warm = await _fire(urls, free_key, 2, 16)
+                assert [r.status_code for r in warm] == [200, 200], [r.text for r in warm]
 
                 # -- rpm 50 under 200 concurrent requests, half to each process
                 upstream.stats.reset()
