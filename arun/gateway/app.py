@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import os
 import signal
@@ -33,6 +32,7 @@ from decimal import Decimal
 from time import perf_counter
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from arun.entities.llm import LLMUsage
@@ -49,6 +49,8 @@ __all__ = ["Gateway", "Call", "ModelInfo", "create_app", "serve", "GATEWAY", "CA
 
 log = logging.getLogger("arun.gateway")
 access_log = logging.getLogger("arun.gateway.access")
+#: the access log line's encoder (a tenth of ``json.dumps``' time; one line per request)
+_json = msgspec.json.encode
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("arun_gateway")
 CALL: web.RequestKey[Call] = web.RequestKey("arun_call")
@@ -420,14 +422,14 @@ class Gateway:
                 call.outcome, call.status, call.error, call.cache == "hit", call.stream,
             ))  # fmt: skip
         if self.config.access_log and access_log.isEnabledFor(logging.INFO):
-            access_log.info(json.dumps({
+            access_log.info(_json({
                 "rid": call.rid, "route": route, "status": call.status, "ms": round(elapsed * 1000, 3),
                 "key": vk.id if vk else None, "tenant": vk.tenant_id if vk else None, "model": call.name,
                 "provider": call.provider, "upstream_model": call.model, "stream": call.stream, "outcome": call.outcome,
                 "error": call.error, "cache": call.cache, "prompt_tokens": call.prompt_tokens,
                 "completion_tokens": call.completion_tokens, "price": str(from_e7(price_e7)) if price_e7 else "0",
                 "ttft_ms": round(call.ttft * 1000, 3) if call.ttft is not None else None,
-            }, separators=(",", ":")))  # fmt: skip
+            }).decode())  # fmt: skip
 
     async def _settle_budget(self, key_id: str, rid: str, price_e7: int) -> None:
         from arun.state import StateUnavailableError
