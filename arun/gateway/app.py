@@ -42,6 +42,7 @@ from arun.gateway.config import GatewayConfig, parse_model_name
 from arun.gateway.errors import ErrorInfo, GatewayError, anthropic_body, classify, openai_body, retry_headers
 from arun.gateway.metrics import Registry
 from arun.manager.store import SpendRecord
+from arun.policy.limits import LimitExceededError
 from arun.pricing import Rate, rates
 from arun.redact import redact
 
@@ -352,13 +353,10 @@ class Gateway:
 
     async def limit(self, call: Call, vk: VirtualKey, tokens: int) -> None:
         """The key's rpm/tpm permit (cache hits count as requests too; they settle 0 tokens)."""
-        if (vk.rpm is None and vk.tpm is None) or call.permit is not None:
+        if vk.limits is None or call.permit is not None:
             return
-        from arun.policy.limits import LimitExceededError, LimitSpec
-
         try:
-            call.permit = await self.limiter.acquire(f"key:{vk.id}", LimitSpec(rpm=vk.rpm, tpm=vk.tpm), tokens,
-                                                     deadline=self.config.limit_wait)  # fmt: skip
+            call.permit = await self.limiter.acquire(f"key:{vk.id}", vk.limits, tokens, deadline=self.config.limit_wait)
         except LimitExceededError as exc:
             raise GatewayError(429, f"Rate limit reached for this key ({exc.reason}).", type="rate_limit_error",
                                code="rate_limit_exceeded", retry_after=exc.retry_after if exc.retry_after is not None else 1.0) from None  # fmt: skip

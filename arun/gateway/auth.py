@@ -13,12 +13,13 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from arun.gateway.errors import GatewayError
 from arun.manager.store import VirtualKeyRecord
+from arun.policy.limits import LimitSpec
 from arun.pricing import QUANTUM
 
 __all__ = ["KeyRing", "VirtualKey", "new_key", "hash_key", "key_hint", "to_e7", "from_e7"]
@@ -63,6 +64,12 @@ class VirtualKey:
     budget_e7: int | None
     currency: str
     revoked: bool
+    #: ``rpm`` / ``tpm`` as the limiter takes them (None: neither is set), built once per key lookup
+    limits: LimitSpec | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        limits = LimitSpec(rpm=self.rpm, tpm=self.tpm) if self.rpm is not None or self.tpm is not None else None
+        object.__setattr__(self, "limits", limits)
 
     @classmethod
     def of(cls, rec: VirtualKeyRecord) -> VirtualKey:
