@@ -9,7 +9,7 @@ import sys
 from decimal import Decimal
 
 import pytest
-from gateway_harness import spend_rows
+from gateway_harness import redis_or_skip, spend_rows
 from rawhttp import request
 
 from arun.gateway.auth import KeyRing, from_e7, hash_key, to_e7
@@ -121,18 +121,9 @@ async def _check_budgets(b) -> None:  # type: ignore[no-untyped-def]
 
 async def test_budgets_memory_and_redis():
     await _check_budgets(MemoryBudgets())
-    import os
     import uuid
 
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis(host="127.0.0.1", port=6379, decode_responses=True)
-    try:
-        await client.ping()
-    except Exception as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis unreachable in CI: {exc!r}")
-        pytest.skip(f"Redis unreachable: {exc!r}")
+    client = await redis_or_skip()
     prefix = f"arun-test-{uuid.uuid4().hex[:8]}:"
     try:
         await _check_budgets(RedisBudgets(client, prefix))
