@@ -45,6 +45,7 @@ from arun.manager.store import SpendRecord
 from arun.policy.limits import LimitExceededError
 from arun.pricing import Rate, rates
 from arun.redact import redact
+from arun.state import StateUnavailableError
 
 __all__ = ["Gateway", "Call", "ModelInfo", "create_app", "serve", "GATEWAY", "CALL"]
 
@@ -430,8 +431,6 @@ class Gateway:
             }).decode())  # fmt: skip
 
     async def _settle_budget(self, key_id: str, rid: str, price_e7: int) -> None:
-        from arun.state import StateUnavailableError
-
         for attempt in range(2):  # idempotent by reservation id: a retry after a lost reply never charges twice
             try:
                 await self.budgets.settle(key_id, rid, price_e7)

@@ -24,8 +24,10 @@ from typing import Any
 import msgspec
 from aiohttp import BodyPartReader, web
 
+from arun.entities.messages import UserPromptMessage
 from arun.gateway import translate as T
 from arun.gateway.app import CALL, GATEWAY, Call, Gateway
+from arun.gateway.cache import CachedResponse, cache_key
 from arun.gateway.errors import GatewayError, sse_error_event
 from arun.gateway.streaming import serve_stream
 from arun.policy.router import estimate_prompt_tokens
@@ -53,8 +55,6 @@ def _cache_control(request: web.Request) -> tuple[bool, bool]:
 async def _cached(gw: Gateway, request: web.Request, call: Call, route: str, req: Any) -> tuple[str | None, web.Response | None]:
     if gw.cache is None:
         return None, None
-    from arun.gateway.cache import cache_key
-
     assert call.key is not None
     key = cache_key(call.key.tenant_id, route, msgspec.structs.replace(req, user=None))
     lookup, _ = _cache_control(request)
@@ -76,8 +76,6 @@ async def _answer(gw: Gateway, request: web.Request, call: Call, key: str | None
     if key is not None:
         headers["x-arun-cache"] = "miss"
         if gw.cache is not None and len(body) <= gw.config.cache.max_entry_bytes and _cache_control(request)[1]:
-            from arun.gateway.cache import CachedResponse
-
             entry = CachedResponse(body, call.provider or "", call.model or "", call.prompt_tokens, call.completion_tokens)
             await gw.cache.set(key, entry)
     return web.Response(body=body, content_type=_JSON, headers=headers)
@@ -131,8 +129,6 @@ async def completions(request: web.Request) -> web.StreamResponse:
             raise GatewayError(400, "prompt must be one string", param="prompt", code="unsupported_value")
         prompt = prompt[0]
     inst, info = await gw.instance(call, vk, req.model, "llm")
-    from arun.entities.messages import UserPromptMessage
-
     messages = [UserPromptMessage(content=prompt)]
     params, extra = T.split_parameters(req, _COMPLETION_PARAMS, info.rule_names, info.openai_family)
     stop = T.stop_words(req.stop)
