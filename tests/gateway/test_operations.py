@@ -119,6 +119,28 @@ async def _check_budgets(b) -> None:  # type: ignore[no-untyped-def]
     assert len(seeded) == 1
 
 
+async def test_memory_budget_reservations_expire_after_the_lease():
+    now = [0.0]
+    b = MemoryBudgets(lease=10.0, clock=lambda: now[0])
+
+    async def seed() -> int:
+        return 0
+
+    assert await b.reserve("k", "a", 400, 1000, seed) == (True, 0, 400)
+    now[0] = 4.0
+    assert await b.reserve("k", "b", 400, 1000, seed) == (True, 0, 800)
+    now[0] = 6.0
+    assert await b.reserve("k", "c", 300, 1000, seed) == (False, 0, 800)  # a and b still held
+    assert await b.settle("k", "b", 100)  # the younger one settles first; a stays held
+    assert await b.reserve("k", "c", 600, 1000, seed) == (False, 100, 400)  # 100 + 400 + 600 > 1000
+    now[0] = 10.0  # a's lease is over
+    assert await b.reserve("k", "c", 600, 1000, seed) == (True, 100, 600)
+    assert not await b.settle("k", "a", 400)  # an expired reservation is not open any more
+    assert await b.usage("k") == (100, 600)
+    now[0] = 25.0  # c's too: nothing held
+    assert await b.reserve("k", "d", 900, 1000, seed) == (True, 100, 900)
+
+
 async def test_budgets_memory_and_redis():
     await _check_budgets(MemoryBudgets())
     import uuid
