@@ -528,8 +528,7 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
 
 def _refuse(call: Call, exc: BaseException, path: str) -> web.Response:
     info = classify(exc)
-    unexpected = info.status >= 500 and not isinstance(exc, GatewayError) and info.kind != "StoreUnavailableError"
-    if unexpected and not type(exc).__module__.startswith("arun"):
+    if info.status >= 500 and not type(exc).__module__.startswith("arun"):  # not one of ours: a bug, with its traceback
         log.error("request %s failed: %s", call.rid, redact(repr(exc)), exc_info=(type(exc), exc, exc.__traceback__))
     if call.outcome == "ok":
         call.fail(info)
