@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from arun.entities.model import ModelType
 from arun.gateway import translate as T
 from arun.gateway.app import CALL, GATEWAY
 from arun.gateway.errors import GatewayError, anthropic_error_event
@@ -27,7 +28,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     req: T.MessagesRequest = T.decode(T.MessagesRequest, await gw.json_body(request))
     if req.max_tokens < 1:
         raise GatewayError(400, "max_tokens: must be at least 1", param="max_tokens")
-    inst, info = await gw.instance(call, vk, req.model, "llm")
+    inst, info = await gw.instance(call, vk, req.model, ModelType.LLM)
     msgs = T.anthropic_messages(req)
     if not msgs:
         raise GatewayError(400, "messages: at least one message is required", param="messages")

@@ -57,11 +57,6 @@ _json = msgspec.json.encode
 GATEWAY: web.AppKey[Gateway] = web.AppKey("arun_gateway")
 CALL: web.RequestKey[Call] = web.RequestKey("arun_call")
 
-_KINDS = {
-    "llm": ModelType.LLM, "text-embedding": ModelType.TEXT_EMBEDDING, "rerank": ModelType.RERANK,
-    "speech2text": ModelType.SPEECH2TEXT, "tts": ModelType.TTS, "moderation": ModelType.MODERATION,
-}  # fmt: skip
-
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
@@ -282,7 +277,7 @@ class Gateway:
             return parse_model_name(alias.target)
         return parse_model_name(name)
 
-    async def _bare_name(self, tenant_id: str, kind: str, name: str) -> tuple[str, str] | None:
+    async def _bare_name(self, tenant_id: str, kind: ModelType, name: str) -> tuple[str, str] | None:
         """A bare model name (``gpt-4o``) that exactly one active provider of the tenant serves."""
         now = time.monotonic()
         got = self._bare.get((tenant_id, kind))
@@ -301,7 +296,7 @@ class Gateway:
         provider = got[1].get(name)
         return (provider, name) if provider is not None else None
 
-    async def instance(self, call: Call, vk: VirtualKey, name: Any, kind: str) -> tuple[Any, ModelInfo]:
+    async def instance(self, call: Call, vk: VirtualKey, name: Any, kind: ModelType) -> tuple[Any, ModelInfo]:
         """The key's model: an alias, ``provider/model`` or a bare name one provider serves."""
         if not isinstance(name, str) or not name:
             raise GatewayError(400, "you must provide a model parameter", param="model", code="missing_model")
@@ -318,7 +313,7 @@ class Gateway:
             raise GatewayError(403, f"This key may not use the model `{name}`.", type="permission_error",
                                code="model_not_allowed", param="model")  # fmt: skip
         call.provider, call.model = provider, model
-        inst = await self.manager.get_model_instance(vk.tenant_id, provider, _KINDS[kind], model)
+        inst = await self.manager.get_model_instance(vk.tenant_id, provider, kind, model)
         ikey = (vk.tenant_id, provider, kind, model)
         got = self._infos.get(ikey)
         if got is None or got[0] is not inst:
