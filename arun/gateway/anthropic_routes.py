@@ -9,10 +9,9 @@ error bodies (``{"type": "error", "error": {...}}``) and, mid-stream, an ``event
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
+from arun.entities.model import ModelType
 from arun.gateway import translate as T
 from arun.gateway.app import CALL, GATEWAY
 from arun.gateway.errors import GatewayError, anthropic_error_event
@@ -29,21 +28,13 @@ async def messages(request: web.Request) -> web.StreamResponse:
     req: T.MessagesRequest = T.decode(T.MessagesRequest, await gw.json_body(request))
     if req.max_tokens < 1:
         raise GatewayError(400, "max_tokens: must be at least 1", param="max_tokens")
-    inst, info = await gw.instance(call, vk, req.model, "llm")
+    inst, info = await gw.instance(call, vk, req.model, ModelType.LLM)
     msgs = T.anthropic_messages(req)
     if not msgs:
         raise GatewayError(400, "messages: at least one message is required", param="messages")
     tools = T.anthropic_tools(req)
-    params: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    for name in ("temperature", "top_p", "top_k", "max_tokens"):
-        value = getattr(req, name)
-        if value is None:
-            continue
-        if name in info.rule_names:
-            params[name] = value
-        elif info.openai_family and name != "top_k":
-            extra[name] = value
+    params, extra = T.split_parameters(req, ("temperature", "top_p", "top_k", "max_tokens"), info.rule_names, info.openai_family)
+    extra.pop("top_k", None)  # not an OpenAI field: only a model with a top_k rule gets it
     prompt = estimate_prompt_tokens(msgs, tools)
     await gw.admit(call, vk, prompt + req.max_tokens, info.price_e7(prompt, req.max_tokens))
     user = (req.metadata or {}).get("user_id")

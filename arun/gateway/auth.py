@@ -13,17 +13,18 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from arun.gateway.errors import GatewayError
 from arun.manager.store import VirtualKeyRecord
+from arun.policy.limits import LimitSpec
+from arun.pricing import QUANTUM
 
 __all__ = ["KeyRing", "VirtualKey", "new_key", "hash_key", "key_hint", "to_e7", "from_e7"]
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_E7 = Decimal("10000000")
 
 
 def new_key() -> str:
@@ -41,12 +42,13 @@ def key_hint(key: str) -> str:
 
 
 def to_e7(amount: Decimal | str | int | float) -> int:
-    """An amount of currency in units of 1e-7 (Dify's price precision), exact for Decimal input."""
-    return int((Decimal(str(amount)) * _E7).to_integral_value())
+    """An amount of currency in units of 1e-7 (Dify's price precision, :data:`arun.pricing.QUANTUM`), exact for Decimal input."""
+    exact = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    return int(exact.scaleb(7).to_integral_value())
 
 
 def from_e7(units: int) -> Decimal:
-    return (Decimal(units) / _E7).quantize(Decimal("0.0000001"))
+    return Decimal(units).scaleb(-7).quantize(QUANTUM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,12 @@ class VirtualKey:
     budget_e7: int | None
     currency: str
     revoked: bool
+    #: ``rpm`` / ``tpm`` as the limiter takes them (None: neither is set), built once per key lookup
+    limits: LimitSpec | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        limits = LimitSpec(rpm=self.rpm, tpm=self.tpm) if self.rpm is not None or self.tpm is not None else None
+        object.__setattr__(self, "limits", limits)
 
     @classmethod
     def of(cls, rec: VirtualKeyRecord) -> VirtualKey:

@@ -24,14 +24,9 @@ from typing import Any, Protocol
 
 from arun.state.redis import LuaScript, unavailable
 
-__all__ = ["Budgets", "MemoryBudgets", "RedisBudgets", "BudgetState"]
+__all__ = ["Budgets", "MemoryBudgets", "RedisBudgets"]
 
 Seed = Callable[[], Awaitable[int]]
-
-
-class BudgetState(Protocol):
-    spent: int
-    reserved: int
 
 
 class Budgets(Protocol):
@@ -74,15 +69,21 @@ class MemoryBudgets:
             entry = self._keys.setdefault(key_id, _Entry(spent))
         # from here on no await: atomic under asyncio
         now = self._clock()
-        for other, (amount, expires) in list(entry.open.items()):
-            if expires <= now:
-                del entry.open[other]
-                entry.reserved -= amount
-        if rid in entry.open:
+        held = entry.open
+        # one lease and a monotonic clock: reservations expire in the order they were made, so the sweep
+        # stops at the first one still held (not a pass over every request in flight)
+        while held:
+            oldest = next(iter(held))
+            amount, expires = held[oldest]
+            if expires > now:
+                break
+            del held[oldest]
+            entry.reserved -= amount
+        if rid in held:
             return True, entry.spent, entry.reserved
         if entry.spent + entry.reserved + estimate > budget:
             return False, entry.spent, entry.reserved
-        entry.open[rid] = (estimate, now + self.lease)
+        held[rid] = (estimate, now + self.lease)
         entry.reserved += estimate
         return True, entry.spent, entry.reserved
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import subprocess
@@ -27,6 +26,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from arun.manager.cli import _out  # --json or the lines, as every manager command prints
 
 __all__ = ["register"]
 
@@ -99,13 +100,6 @@ def _sync(fn: Callable[[Any, argparse.Namespace], Awaitable[int]]) -> Callable[[
             return 2
 
     return run
-
-
-def _out(args: argparse.Namespace, data: Any, lines: list[str]) -> None:
-    if args.json:
-        print(json.dumps(data, indent=2, default=str))
-    else:
-        print("\n".join(lines))
 
 
 async def _keys_create(store: Any, args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from arun.errors import ArunUsageError
+from arun.pricing import QUANTUM
 
 __all__ = [
     "GatewayConfig",
@@ -128,7 +129,7 @@ class KeySettings(_Strict):
             d = Decimal(str(v))
         except InvalidOperation:
             raise ValueError("budget must be a decimal amount") from None
-        if d < 0 or d != d.quantize(Decimal("0.0000001")):
+        if d < 0 or d != d.quantize(QUANTUM):
             raise ValueError("budget must be >= 0 with at most 7 decimals")
         return d
 

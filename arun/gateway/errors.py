@@ -33,8 +33,7 @@ status and code directly.  Messages are the errors' own, which arun builds redac
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import msgspec
 
@@ -72,7 +71,6 @@ class ErrorInfo:
     should_retry: bool | None = None
     #: the error class name, for metrics and the spend log
     kind: str = ""
-    extra_headers: dict[str, str] = field(default_factory=dict)
 
 
 def classify(exc: BaseException) -> ErrorInfo:
@@ -123,7 +121,7 @@ def classify(exc: BaseException) -> ErrorInfo:
 
 
 def retry_headers(info: ErrorInfo) -> dict[str, str]:
-    headers = dict(info.extra_headers)
+    headers: dict[str, str] = {}
     if info.retry_after is not None and info.retry_after >= 0:
         headers["retry-after"] = str(max(1, math.ceil(info.retry_after)))
         headers["retry-after-ms"] = str(max(1, math.ceil(info.retry_after * 1000)))
@@ -160,7 +158,3 @@ def sse_error_event(info: ErrorInfo) -> bytes:
 
 def anthropic_error_event(info: ErrorInfo) -> bytes:
     return b"event: error\ndata: " + anthropic_body(info) + b"\n\n"
-
-
-def info_dict(info: ErrorInfo) -> dict[str, Any]:
-    return {"status": info.status, "type": info.type, "code": info.code, "kind": info.kind}

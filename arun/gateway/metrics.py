@@ -77,9 +77,6 @@ class Gauge(_Metric):
     def add(self, amount: float, labels: tuple[str, ...] = ()) -> None:
         self.values[labels] = self.values.get(labels, 0.0) + amount
 
-    def set(self, value: float, labels: tuple[str, ...] = ()) -> None:
-        self.values[labels] = value
-
     def lines(self) -> list[str]:
         if self.read is not None:
             return [f"{self.name} {_num(self.read())}"]

@@ -24,8 +24,11 @@ from typing import Any
 import msgspec
 from aiohttp import BodyPartReader, web
 
+from arun.entities.messages import UserPromptMessage
+from arun.entities.model import ModelType
 from arun.gateway import translate as T
 from arun.gateway.app import CALL, GATEWAY, Call, Gateway
+from arun.gateway.cache import CachedResponse, cache_key
 from arun.gateway.errors import GatewayError, sse_error_event
 from arun.gateway.streaming import serve_stream
 from arun.policy.router import estimate_prompt_tokens
@@ -53,8 +56,6 @@ def _cache_control(request: web.Request) -> tuple[bool, bool]:
 async def _cached(gw: Gateway, request: web.Request, call: Call, route: str, req: Any) -> tuple[str | None, web.Response | None]:
     if gw.cache is None:
         return None, None
-    from arun.gateway.cache import cache_key
-
     assert call.key is not None
     key = cache_key(call.key.tenant_id, route, msgspec.structs.replace(req, user=None))
     lookup, _ = _cache_control(request)
@@ -70,12 +71,15 @@ async def _cached(gw: Gateway, request: web.Request, call: Call, route: str, req
     return key, None
 
 
-async def _store(gw: Gateway, request: web.Request, call: Call, key: str | None, body: bytes) -> None:
-    if key is None or gw.cache is None or len(body) > gw.config.cache.max_entry_bytes or not _cache_control(request)[1]:
-        return
-    from arun.gateway.cache import CachedResponse
-
-    await gw.cache.set(key, CachedResponse(body, call.provider or "", call.model or "", call.prompt_tokens, call.completion_tokens))
+async def _answer(gw: Gateway, request: web.Request, call: Call, key: str | None, body: bytes) -> web.Response:
+    """A cacheable route's answer: stored under ``key`` (None: no cache) unless too large or ``no-store``."""
+    headers = {"x-request-id": call.rid}
+    if key is not None:
+        headers["x-arun-cache"] = "miss"
+        if gw.cache is not None and len(body) <= gw.config.cache.max_entry_bytes and _cache_control(request)[1]:
+            entry = CachedResponse(body, call.provider or "", call.model or "", call.prompt_tokens, call.completion_tokens)
+            await gw.cache.set(key, entry)
+    return web.Response(body=body, content_type=_JSON, headers=headers)
 
 
 # -- chat ---------------------------------------------------------------------------------------------
@@ -85,7 +89,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     gw, call = _ctx(request)
     vk = await gw.authenticate(request, call)
     req: T.ChatRequest = T.decode(T.ChatRequest, await gw.json_body(request))
-    inst, info = await gw.instance(call, vk, req.model, "llm")
+    inst, info = await gw.instance(call, vk, req.model, ModelType.LLM)
     messages = T.chat_messages(req.messages)
     tools = T.chat_tools(req.tools, req.tool_choice)
     params, extra = T.chat_parameters(req, info.rule_names, info.openai_family)
@@ -106,9 +110,10 @@ async def chat(request: web.Request) -> web.StreamResponse:
                                   lambda reason, usage: enc.finish(reason, usage, include_usage), sse_error_event)  # fmt: skip
     result = await inst.invoke_llm(messages, params, tools, stop, stream=False, user=req.user, extra_body=extra)
     call.use(result.usage)
-    body = T.chat_response(call.rid, req.model, result)
-    await _store(gw, request, call, key, body)
-    return web.Response(body=body, content_type=_JSON, headers={"x-request-id": call.rid, **({"x-arun-cache": "miss"} if key else {})})
+    return await _answer(gw, request, call, key, T.chat_response(call.rid, req.model, result))
+
+
+_COMPLETION_PARAMS = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "max_tokens")
 
 
 async def completions(request: web.Request) -> web.StreamResponse:
@@ -124,20 +129,9 @@ async def completions(request: web.Request) -> web.StreamResponse:
         if len(prompt) != 1:
             raise GatewayError(400, "prompt must be one string", param="prompt", code="unsupported_value")
         prompt = prompt[0]
-    inst, info = await gw.instance(call, vk, req.model, "llm")
-    from arun.entities.messages import UserPromptMessage
-
+    inst, info = await gw.instance(call, vk, req.model, ModelType.LLM)
     messages = [UserPromptMessage(content=prompt)]
-    params: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "max_tokens"):
-        value = getattr(req, name)
-        if value is None:
-            continue
-        if name in info.rule_names:
-            params[name] = value
-        elif info.openai_family:
-            extra[name] = value
+    params, extra = T.split_parameters(req, _COMPLETION_PARAMS, info.rule_names, info.openai_family)
     stop = T.stop_words(req.stop)
     est = estimate_prompt_tokens(messages, None)
     completion = _max_tokens(params, info)
@@ -169,7 +163,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
         raise GatewayError(400, "encoding_format must be float or base64", param="encoding_format", code="invalid_value")
     if req.dimensions is not None and req.dimensions <= 0:
         raise GatewayError(400, "dimensions must be a positive integer", param="dimensions", code="invalid_value")
-    inst, info = await gw.instance(call, vk, req.model, "text-embedding")
+    inst, info = await gw.instance(call, vk, req.model, ModelType.TEXT_EMBEDDING)
     tokens = sum(len(t) for t in texts) // 4 + len(texts)
     await gw.limit(call, vk, tokens)
     key, hit = await _cached(gw, request, call, "embeddings", req)
@@ -180,9 +174,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     result = await inst.invoke_text_embedding(texts, user=req.user, extra_body=extra)
     u = result.usage
     call.prompt_tokens, call.price, call.currency = u.tokens, u.total_price, u.currency
-    body = T.embeddings_response(req.model, result.embeddings, u.tokens, req.encoding_format == "base64")
-    await _store(gw, request, call, key, body)
-    return web.Response(body=body, content_type=_JSON, headers={"x-request-id": call.rid, **({"x-arun-cache": "miss"} if key else {})})
+    return await _answer(gw, request, call, key, T.embeddings_response(req.model, result.embeddings, u.tokens, req.encoding_format == "base64"))
 
 
 async def rerank(request: web.Request) -> web.StreamResponse:
@@ -197,7 +189,7 @@ async def rerank(request: web.Request) -> web.StreamResponse:
             docs.append(d["text"])
         else:
             raise GatewayError(400, "documents are strings or {text} objects", param=f"documents.{i}", code="invalid_value")
-    inst, _info = await gw.instance(call, vk, req.model, "rerank")
+    inst, _info = await gw.instance(call, vk, req.model, ModelType.RERANK)
     await gw.admit(call, vk, (len(req.query) + sum(len(d) for d in docs)) // 4 + 1, 0)
     result = await inst.invoke_rerank(req.query, docs, score_threshold=req.score_threshold, top_n=req.top_n, user=req.user)
     with_docs = req.return_documents is not False
@@ -248,7 +240,7 @@ async def transcriptions(request: web.Request) -> web.StreamResponse:
     fmt = fields.get("response_format") or "json"
     if fmt not in ("json", "text"):
         raise GatewayError(400, "response_format must be json or text", param="response_format", code="unsupported_value")
-    inst, _info = await gw.instance(call, vk, fields.get("model"), "speech2text")
+    inst, _info = await gw.instance(call, vk, fields.get("model"), ModelType.SPEECH2TEXT)
     await gw.admit(call, vk, 0, 0)
     f = io.BytesIO(audio)
     f.name = filename or "audio"
@@ -272,7 +264,7 @@ async def speech(request: web.Request) -> web.StreamResponse:
     if fmt not in _AUDIO_TYPES:
         raise GatewayError(400, f"response_format must be one of {', '.join(_AUDIO_TYPES)}", param="response_format",
                            code="invalid_value")  # fmt: skip
-    inst, _info = await gw.instance(call, vk, req.model, "tts")
+    inst, _info = await gw.instance(call, vk, req.model, ModelType.TTS)
     await gw.admit(call, vk, len(req.input) // 4 + 1, 0)
     extra = {"response_format": fmt} if req.response_format else None
     audio = await inst.invoke_tts(req.input, voice=req.voice, extra_body=extra)
@@ -307,7 +299,7 @@ async def moderations(request: web.Request) -> web.StreamResponse:
     if not texts:
         raise GatewayError(400, "input must not be empty", param="input", code="invalid_value")
     name = req.model or "openai/omni-moderation-latest"
-    inst, _info = await gw.instance(call, vk, name, "moderation")
+    inst, _info = await gw.instance(call, vk, name, ModelType.MODERATION)
     await gw.admit(call, vk, sum(len(t) for t in texts) // 4 + 1, 0)
     flags = await asyncio.gather(*(inst.invoke_moderation(t) for t in texts))
     return web.Response(body=T.moderation_response(call.rid, name, [bool(f) for f in flags]), content_type=_JSON,

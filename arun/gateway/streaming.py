@@ -45,11 +45,10 @@ async def serve_stream(
     finish: Callable[[str | None, LLMUsage | None], bytes],
     error_event: Callable[[ErrorInfo], bytes],
     start: bytes = b"",
-    headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     call.stream = True
     call.ttft = perf_counter() - call.started
-    resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, "x-request-id": call.rid, **(headers or {})})
+    resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, "x-request-id": call.rid})
     gw.m_streams.add(1)
     try:
         async with stream:

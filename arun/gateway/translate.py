@@ -37,7 +37,7 @@ from arun.gateway.errors import GatewayError
 
 __all__ = [
     "ChatRequest", "CompletionRequest", "EmbeddingRequest", "RerankRequest", "SpeechRequest", "ModerationRequest",
-    "MessagesRequest", "decode", "chat_messages", "chat_tools", "chat_parameters", "finish_reason",
+    "MessagesRequest", "decode", "chat_messages", "chat_tools", "split_parameters", "chat_parameters", "finish_reason",
     "chat_response", "ChunkEncoder", "embeddings_response", "anthropic_messages", "anthropic_response",
     "AnthropicEventEncoder",
 ]  # fmt: skip
@@ -262,13 +262,14 @@ def chat_tools(tools: list[_ToolDef] | None, tool_choice: Any) -> list[PromptMes
     return [PromptMessageTool(t.function.name, t.function.description or "", t.function.parameters or {}) for t in tools]
 
 
-def chat_parameters(req: ChatRequest, rule_names: frozenset[str], openai_family: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(model parameters for the model's rules, pass-through body fields for the OpenAI family)."""
-    if req.n is not None and req.n != 1:
-        raise GatewayError(400, "only n=1 is supported", param="n", code="unsupported_value")
+def split_parameters(
+    req: Any, names: Iterable[str], rule_names: frozenset[str], openai_family: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The request fields ``names`` that are set: (those the model has a parameter rule for, the
+    rest for the OpenAI family's body as they are -- other families have nowhere to put them)."""
     params: dict[str, Any] = {}
     extra: dict[str, Any] = {}
-    for name in _PARAMS:
+    for name in names:
         value = getattr(req, name)
         if value is None:
             continue
@@ -276,6 +277,14 @@ def chat_parameters(req: ChatRequest, rule_names: frozenset[str], openai_family:
             params[name] = value
         elif openai_family:
             extra[name] = value
+    return params, extra
+
+
+def chat_parameters(req: ChatRequest, rule_names: frozenset[str], openai_family: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(model parameters for the model's rules, pass-through body fields for the OpenAI family)."""
+    if req.n is not None and req.n != 1:
+        raise GatewayError(400, "only n=1 is supported", param="n", code="unsupported_value")
+    params, extra = split_parameters(req, _PARAMS, rule_names, openai_family)
     max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
     if max_tokens is not None:
         if "max_tokens" in rule_names:
@@ -351,20 +360,28 @@ def completion_response(rid: str, model: str, result: LLMResult) -> bytes:
 
 
 class ChunkEncoder:
-    """LLMResultChunks -> ``data: {chat.completion.chunk}\\n\\n`` bytes (or ``text_completion`` ones)."""
+    """LLMResultChunks -> ``data: {chat.completion.chunk}\\n\\n`` bytes (or ``text_completion`` ones).
 
-    __slots__ = ("_head", "_tail", "_first", "_tools", "_completion", "_obj")
+    Everything but the delta is the same in every chunk of a stream: it is built once, here, so a
+    text chunk costs one JSON string encoding and two concatenations.
+    """
+
+    __slots__ = ("_head", "_tail", "_text", "_first_text", "_text_end", "_first", "_tools", "_completion")
 
     def __init__(self, rid: str, model: str, *, completion: bool = False) -> None:
         created = int(time.time())
         self._completion = completion
         if completion:
-            self._obj = b'"object":"text_completion"'
-            self._head = b'data: {"id":"cmpl-' + rid.encode() + b'",' + self._obj + b',"created":%d,"model":' % created + _encode(model) + b',"choices":[{"index":0,'
+            head = b'data: {"id":"cmpl-' + rid.encode() + b'","object":"text_completion","created":%d,"model":' % created + _encode(model) + b',"choices":[{"index":0,'
         else:
-            self._obj = b'"object":"chat.completion.chunk"'
-            self._head = b'data: {"id":"chatcmpl-' + rid.encode() + b'",' + self._obj + b',"created":%d,"model":' % created + _encode(model) + b',"system_fingerprint":null,"choices":[{"index":0,"delta":'
-        self._tail = b',"logprobs":null,"finish_reason":null}]}\n\n'
+            head = b'data: {"id":"chatcmpl-' + rid.encode() + b'","object":"chat.completion.chunk","created":%d,"model":' % created + _encode(model) + b',"system_fingerprint":null,"choices":[{"index":0,"delta":'
+        tail = b',"logprobs":null,"finish_reason":null}]}\n\n'
+        self._head = head
+        self._tail = tail
+        # a text chunk: _text (or, for the first delta of a chat stream, _first_text) + the JSON string + _text_end
+        self._text = head + (b'"text":' if completion else b'{"content":')
+        self._first_text = self._text if completion else head + b'{"role":"assistant","content":'
+        self._text_end = tail if completion else b"}" + tail
         self._first = True
         self._tools = False
 
@@ -376,7 +393,7 @@ class ChunkEncoder:
         if self._completion:
             if not content:
                 return b""
-            return self._head + b'"text":' + _encode(content) + self._tail
+            return self._text + _encode(content) + self._text_end
         if not content and not calls:
             return b""
         if calls:
@@ -390,8 +407,8 @@ class ChunkEncoder:
             return self._head + _encode(delta) + self._tail
         if self._first:
             self._first = False
-            return self._head + b'{"role":"assistant","content":' + _encode(content) + b"}" + self._tail
-        return self._head + b'{"content":' + _encode(content) + b"}" + self._tail
+            return self._first_text + _encode(content) + self._text_end
+        return self._text + _encode(content) + self._text_end
 
     def finish(self, reason: str | None, usage: LLMUsage | None, include_usage: bool) -> bytes:
         """The finish chunk, the usage chunk when asked for, then ``[DONE]``."""
@@ -666,7 +683,7 @@ def _event(name: bytes, obj: Any) -> bytes:
 class AnthropicEventEncoder:
     """LLMResultChunks -> Anthropic's named SSE events (text and tool_use blocks, by index)."""
 
-    __slots__ = ("rid", "model", "_block", "_open", "_tools", "_call_blocks", "started")
+    __slots__ = ("rid", "model", "_block", "_open", "_tools", "_call_blocks", "_text_delta", "started")
 
     def __init__(self, rid: str, model: str) -> None:
         self.rid = rid
@@ -675,6 +692,8 @@ class AnthropicEventEncoder:
         self._open: str | None = None  # "text" | "tool_use" | None
         self._tools = False
         self._call_blocks: dict[int, int] = {}  # tool-call index -> block index
+        #: the open text block's content_block_delta event up to its text (built once per block)
+        self._text_delta = b""
         self.started = False
 
     def start(self) -> bytes:
@@ -691,17 +710,21 @@ class AnthropicEventEncoder:
 
     def chunk(self, chunk: LLMResultChunk) -> bytes:
         message = chunk.delta.message
-        out = b""
         content = message.content
-        if content and isinstance(content, str):
+        text = content if content and isinstance(content, str) else None
+        if text is not None and self._open == "text" and not message.tool_calls:  # the common chunk: more text
+            return self._text_delta + _encode(text) + b"}}\n\n"
+        out = b""
+        if text is not None:
             if self._open != "text":
                 out += self._close()
                 self._block += 1
                 self._open = "text"
+                self._text_delta = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+                                    b'"delta":{"type":"text_delta","text":' % self._block)  # fmt: skip
                 out += _event(b"content_block_start", {"type": "content_block_start", "index": self._block,
                                                        "content_block": {"type": "text", "text": ""}})  # fmt: skip
-            out += _event(b"content_block_delta", {"type": "content_block_delta", "index": self._block,
-                                                   "delta": {"type": "text_delta", "text": content}})  # fmt: skip
+            out += self._text_delta + _encode(text) + b"}}\n\n"
         for c in message.tool_calls:
             self._tools = True
             ordinal = c.index if isinstance(c, ToolCallDelta) else len(self._call_blocks)

@@ -1,9 +1,11 @@
 """The gateway test harness: a running ``arun serve`` over the simulator (``start_gateway``) and
-the helpers the tests share (``wait_for``, ``spend_rows``); the fixtures are in ``conftest.py``."""
+the helpers the tests share (``wait_for``, ``spend_rows``, ``redis_or_skip``); the fixtures are in
+``conftest.py``."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,3 +91,21 @@ async def spend_rows(running: Running, **filters: Any) -> list[Any]:
     await running.gw.spend.flush()
     rows: list[Any] = await running.gw.manager.store.list_spend(limit=10_000, **filters)
     return rows
+
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+async def redis_or_skip() -> Any:
+    """A client of the local Redis (responses decoded); unreachable -> the test skips, or fails under ``CI=true``."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS, decode_responses=True)
+    try:
+        await client.ping()
+    except Exception as exc:
+        await client.aclose()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis unreachable in CI: {exc!r}")
+        pytest.skip(f"Redis unreachable: {exc!r}")
+    return client

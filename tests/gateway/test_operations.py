@@ -9,7 +9,7 @@ import sys
 from decimal import Decimal
 
 import pytest
-from gateway_harness import spend_rows
+from gateway_harness import redis_or_skip, spend_rows
 from rawhttp import request
 
 from arun.gateway.auth import KeyRing, from_e7, hash_key, to_e7
@@ -119,20 +119,33 @@ async def _check_budgets(b) -> None:  # type: ignore[no-untyped-def]
     assert len(seeded) == 1
 
 
+async def test_memory_budget_reservations_expire_after_the_lease():
+    now = [0.0]
+    b = MemoryBudgets(lease=10.0, clock=lambda: now[0])
+
+    async def seed() -> int:
+        return 0
+
+    assert await b.reserve("k", "a", 400, 1000, seed) == (True, 0, 400)
+    now[0] = 4.0
+    assert await b.reserve("k", "b", 400, 1000, seed) == (True, 0, 800)
+    now[0] = 6.0
+    assert await b.reserve("k", "c", 300, 1000, seed) == (False, 0, 800)  # a and b still held
+    assert await b.settle("k", "b", 100)  # the younger one settles first; a stays held
+    assert await b.reserve("k", "c", 600, 1000, seed) == (False, 100, 400)  # 100 + 400 + 600 > 1000
+    now[0] = 10.0  # a's lease is over
+    assert await b.reserve("k", "c", 600, 1000, seed) == (True, 100, 600)
+    assert not await b.settle("k", "a", 400)  # an expired reservation is not open any more
+    assert await b.usage("k") == (100, 600)
+    now[0] = 25.0  # c's too: nothing held
+    assert await b.reserve("k", "d", 900, 1000, seed) == (True, 100, 900)
+
+
 async def test_budgets_memory_and_redis():
     await _check_budgets(MemoryBudgets())
-    import os
     import uuid
 
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis(host="127.0.0.1", port=6379, decode_responses=True)
-    try:
-        await client.ping()
-    except Exception as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis unreachable in CI: {exc!r}")
-        pytest.skip(f"Redis unreachable: {exc!r}")
+    client = await redis_or_skip()
     prefix = f"arun-test-{uuid.uuid4().hex[:8]}:"
     try:
         await _check_budgets(RedisBudgets(client, prefix))

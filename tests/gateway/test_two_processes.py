@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from gateway_harness import REDIS, redis_or_skip
 from rawhttp import Raw, request
 from store_fixtures import fresh_pg_database
 
@@ -32,21 +33,6 @@ from arun.manager.store import open_store
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 HELLO = [{"role": "user", "content": "Hello there friend"}]
-REDIS = "redis://127.0.0.1:6379/0"
-
-
-async def _redis_or_skip() -> Any:
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(REDIS, decode_responses=True)
-    try:
-        await client.ping()
-    except Exception as exc:
-        await client.aclose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis unreachable in CI: {exc!r}")
-        pytest.skip(f"Redis unreachable: {exc!r}")
-    return client
 
 
 class Proc:
@@ -112,7 +98,7 @@ async def _estimate_e7(max_tokens: int) -> int:
 
 
 async def test_rpm_and_budget_across_two_processes(upstream, tmp_path):
-    redis_client = await _redis_or_skip()
+    redis_client = await redis_or_skip()
     prefix = f"arun-gw-test-{uuid.uuid4().hex[:8]}:"
     rpm_key, budget_key, free_key = new_key(), new_key(), new_key()
     async with fresh_pg_database() as pg_url:
@@ -148,6 +134,10 @@ async def test_rpm_and_budget_across_two_processes(upstream, tmp_path):
                 procs.append(Proc(path, env))  # the second starts once the first applied the configuration
                 urls.append(await procs[1].ready())
                 assert urls[0] != urls[1]
+                # both processes warm (tenant, model instance, upstream connection) before the bursts, so
+                # that neither takes the whole shared rpm while the other is still loading
+                warm = await _fire(urls, free_key, 2, 16)
+                assert [r.status_code for r in warm] == [200, 200], [r.text for r in warm]
 
                 # -- rpm 50 under 200 concurrent requests, half to each process
                 upstream.stats.reset()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
@@ -13,6 +12,7 @@ import uuid
 
 import pytest
 import yaml
+from gateway_harness import redis_or_skip
 from rawhttp import request
 
 from arun.gateway.auth import new_key
@@ -32,17 +32,7 @@ def test_workers_need_a_shared_state(tmp_path):
 
 @pytest.mark.redis
 async def test_two_workers_serve_one_port(upstream, tmp_path):
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis(host="127.0.0.1", port=6379)
-    try:
-        await client.ping()
-    except Exception as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis unreachable in CI: {exc!r}")
-        pytest.skip(f"Redis unreachable: {exc!r}")
-    finally:
-        await client.aclose()
+    await (await redis_or_skip()).aclose()  # the workers share this Redis
     key = new_key()
     port = _free_port()
     cfg = {
