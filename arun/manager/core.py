@@ -232,26 +232,13 @@ class ManagerCore:
         return self._limiter
 
     def _open_limiter(self) -> Any:
-        from arun.policy.limits import MemoryLimiter, open_limiter
+        from arun.policy.limits import limiter_for_state, open_limiter
 
         assert self.policy is not None
         lim = self.policy.limiter
         if lim is not None and not isinstance(lim, str):
             return lim  # the caller's: not closed here
-        if isinstance(lim, str):
-            lim = open_limiter(lim)
-        else:
-            client = getattr(self._state, "client", None)
-            if client is not None and hasattr(client, "connection_pool"):
-                # the state's Redis: share its pool (closing the limiter leaves the pool to the state)
-                import redis.asyncio as aioredis
-
-                from arun.policy.limits_redis import RedisLimiter
-
-                prefix = f"{getattr(self._state, 'prefix', '')}limits:"
-                lim = RedisLimiter(aioredis.Redis(connection_pool=client.connection_pool), prefix=prefix)
-            else:
-                lim = MemoryLimiter()
+        lim = open_limiter(lim) if isinstance(lim, str) else limiter_for_state(self._state)
         self._owns.append(lim)
         return lim
 
