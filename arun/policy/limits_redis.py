@@ -40,7 +40,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from arun.policy.limits_core import CallLater, Clock, Denied, KeyState, LimiterCore, Permit
-from arun.policy.limits_spec import DEFAULT_WINDOW, LimitSpec, LimitState
+from arun.policy.limits_spec import DEFAULT_WINDOW, LimitSpec, LimitState, stricter
 from arun.protocols.errors import RateLimitHeaders
 from arun.state.base import StateUnavailableError
 from arun.state.redis import SET_UNLESS_LONGER, LuaScript, client_from_url, unavailable as state_unavailable
@@ -307,28 +307,10 @@ class RedisLimiter(LimiterCore[_Keys, _Lease]):
     async def snapshot(self, key: str, spec: LimitSpec) -> LimitState:
         st = self._states.get(key) or self._new_state(key)
         res = await self._eval(_SNAPSHOT, st.keys, [self._window_ms])
-        count, used, flight, block_ms = int(res[0]), int(res[1]), int(res[2]), int(res[3])
-        reason = str(res[4]) or None
-        rpm, tpm = spec.rpm, spec.tpm
-        if res[5] != "":
-            v = int(float(res[5]))
-            rpm = v if rpm is None or v < rpm else rpm
-        if res[6] != "":
-            v = int(float(res[6]))
-            tpm = v if tpm is None or v < tpm else tpm
-        blocked = block_ms > 0
-        return LimitState(
-            key=key,
-            rpm=rpm,
-            tpm=tpm,
-            max_in_flight=spec.max_in_flight,
-            requests_remaining=None if rpm is None else max(0, rpm - count),
-            tokens_remaining=None if tpm is None else max(0, tpm - used),
-            in_flight=flight,
-            blocked_until=time.time() + block_ms / 1000.0 if blocked else None,
-            block_reason=reason if blocked else None,
-            window=self.window,
-        )
+        # the limits headers taught any process (kept in Redis), not only this one
+        rpm = stricter(spec.rpm, int(float(res[5])) if res[5] != "" else None)
+        tpm = stricter(spec.tpm, int(float(res[6])) if res[6] != "" else None)
+        return self._limit_state(key, spec, rpm, tpm, int(res[0]), int(res[1]), int(res[2]), int(res[3]) / 1000.0, str(res[4]) or None)
 
     async def aclose(self) -> None:
         if self._closed:
