@@ -40,16 +40,19 @@ from arun.manager.quota import QUOTA_UNITS
 from arun.manager.store import (
     CredentialStore,
     LoadBalancingConfig,
+    ProviderQuotaType,
+    ProviderRecord,
     master_key_path,
     open_store,
 )
 from arun.manager.tenant_config import TenantConfig
+from arun.manager.views import QuotaInfo
 from arun.state import StateStore, open_state
 
 log = logging.getLogger('arun.manager')
 
 INHERIT = "__inherit__"
-_QUOTA_ORDER = ("paid", "free", "trial")
+_QUOTA_TYPES = tuple(t.value for t in ProviderQuotaType)
 _META_UNIT = "__quota_unit"
 _META_RESTRICT = "__restrict_models"
 
@@ -300,6 +303,16 @@ class ManagerCore:
             rows = await self.store.get_lb_configs(cfg.tenant.id, provider)
             cfg.lb_configs[provider] = rows
         return rows
+
+    # -- quota helpers ------------------------------------------------------------------
+
+    def _quota_unit(self, provider: str, config: Mapping[str, Any]) -> str:
+        """A SYSTEM row's unit: as configured on the row, else the provider's default (``times``)."""
+        unit: str = config.get(_META_UNIT) or self.quota_units.get(provider, "times")
+        return unit
+
+    def _quota_info(self, provider: str, row: ProviderRecord) -> QuotaInfo:
+        return QuotaInfo(row.quota_type, self._quota_unit(provider, row.config()), row.quota_limit, row.quota_used, row.quota_valid)
 
     # -- schema helpers -----------------------------------------------------------------
 
