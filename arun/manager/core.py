@@ -125,7 +125,6 @@ class ManagerCore:
         self._limiter: Any = None
         self._routers: dict[str, Any] = {}
         self._policy_targets: dict[tuple[str, str, ModelType, str], Any] = {}
-        self._lb_limits: dict[tuple[str, str, ModelType, str], dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(store={self._store!r}, tenants_cached={len(self._cache)})"

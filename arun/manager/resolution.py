@@ -55,7 +55,7 @@ class ResolutionMixin(CatalogMixin, RoutingMixin):
     async def get_default_model_instance(self, tenant_id: str, model_type: ModelType | str) -> ModelInstance:
         return await self.get_model_instance(tenant_id, None, model_type, None)
 
-    async def _build_instance(self, cfg: TenantConfig, provider: str, kind: ModelType, model: str, *, fallbacks: bool = True) -> ModelInstance:
+    async def _build_instance(self, cfg: TenantConfig, provider: str, kind: ModelType, model: str) -> ModelInstance:
         self._schema(provider)
         await self._require_model(cfg, provider, kind, model)
         model_obj = self.runtime.get_model_instance(provider, kind)
@@ -64,7 +64,7 @@ class ResolutionMixin(CatalogMixin, RoutingMixin):
             raise ModelDisabledError(f"Model {model} is disabled.")
         quota = self._quota_plan(cfg, provider, model)
         configs, balanced = await self._resolve_configs(cfg, provider, kind, model)
-        binding = await self._binding(cfg, provider, kind, model, configs, fallbacks=fallbacks)
+        binding = await self._binding(cfg, provider, kind, model, configs)
         current = binding.route.target.configs[0].credentials if not balanced else None
         inst = ModelInstance(
             tenant_id=cfg.tenant.id, provider=provider, model_type=kind, model=model, model_type_instance=model_obj,

@@ -85,15 +85,8 @@ def _provider_model(r: Row) -> ProviderModelRecord:
 def _setting(r: Row) -> ProviderModelSetting:
     return ProviderModelSetting(
         r["id"], r["tenant_id"], r["provider_name"], r["model_name"], ModelType.value_of(r["model_type"]),
-        bool(r["enabled"]), bool(r["load_balancing_enabled"]), _column(r, "fallbacks"),
+        bool(r["enabled"]), bool(r["load_balancing_enabled"]), r["fallbacks"],
     )  # fmt: skip
-
-
-def _column(r: Row, name: str) -> Any:
-    try:
-        return r[name]
-    except (KeyError, IndexError):
-        return None
 
 
 def _lb(r: Row) -> LoadBalancingConfig:
