@@ -197,7 +197,7 @@ class PolicyRouter:
         self.on_trace = on_trace
         self._clock = clock
         self._sleep = sleep
-        self._targets: dict[tuple[Any, ...], _TargetState] = {}
+        self._targets: dict[tuple[str, int], _TargetState] = {}
         self._limit_errors = _limit_error_types()
 
     @classmethod
@@ -427,7 +427,7 @@ class PolicyRouter:
         return hooks
 
     def _target(self, target: Target, model_type: str) -> _TargetState:
-        key = (model_type, target.provider, target.model, id(target))
+        key = (model_type, id(target))  # the identity check below guards a reused id
         ts = self._targets.get(key)
         if ts is None or ts.target is not target:
             if len(self._targets) > 4096:
