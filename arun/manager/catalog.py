@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from arun.entities.model import ModelType
-from arun.manager.core import _META_RESTRICT, _META_UNIT, ManagerCore, _kind, log
+from arun.manager.core import _META_RESTRICT, ManagerCore, _kind, log
 from arun.manager.store import (
     ProviderModelSetting,
     ProviderType,
@@ -11,7 +11,7 @@ from arun.manager.store import (
     choose_quota,
 )
 from arun.manager.tenant_config import TenantConfig
-from arun.manager.views import ModelStatus, ProviderStatus, QuotaInfo
+from arun.manager.views import ModelStatus, ProviderStatus
 
 
 class CatalogMixin(ManagerCore):
@@ -35,7 +35,7 @@ class CatalogMixin(ManagerCore):
                                           error=f"{type(exc).__name__}: {exc}"))  # fmt: skip
                 continue
             using = cfg.using_provider_type(name)
-            quotas = [QuotaInfo(r.quota_type, r.config().get(_META_UNIT, self.quota_units.get(name, "times")), r.quota_limit, r.quota_used, r.quota_valid) for r in cfg.system(name)]
+            quotas = [self._quota_info(name, r) for r in cfg.system(name)]
             if using is ProviderType.CUSTOM:
                 status = "active" if cfg.custom(name) is not None or cfg.custom_models(name) else "no-configure"
             else:

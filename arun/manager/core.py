@@ -40,16 +40,19 @@ from arun.manager.quota import QUOTA_UNITS
 from arun.manager.store import (
     CredentialStore,
     LoadBalancingConfig,
+    ProviderQuotaType,
+    ProviderRecord,
     master_key_path,
     open_store,
 )
 from arun.manager.tenant_config import TenantConfig
+from arun.manager.views import QuotaInfo
 from arun.state import StateStore, open_state
 
 log = logging.getLogger('arun.manager')
 
 INHERIT = "__inherit__"
-_QUOTA_ORDER = ("paid", "free", "trial")
+_QUOTA_TYPES = tuple(t.value for t in ProviderQuotaType)
 _META_UNIT = "__quota_unit"
 _META_RESTRICT = "__restrict_models"
 
@@ -122,7 +125,6 @@ class ManagerCore:
         self._limiter: Any = None
         self._routers: dict[str, Any] = {}
         self._policy_targets: dict[tuple[str, str, ModelType, str], Any] = {}
-        self._lb_limits: dict[tuple[str, str, ModelType, str], dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(store={self._store!r}, tenants_cached={len(self._cache)})"
@@ -232,26 +234,13 @@ class ManagerCore:
         return self._limiter
 
     def _open_limiter(self) -> Any:
-        from arun.policy.limits import MemoryLimiter, open_limiter
+        from arun.policy.limits import limiter_for_state, open_limiter
 
         assert self.policy is not None
         lim = self.policy.limiter
         if lim is not None and not isinstance(lim, str):
             return lim  # the caller's: not closed here
-        if isinstance(lim, str):
-            lim = open_limiter(lim)
-        else:
-            client = getattr(self._state, "client", None)
-            if client is not None and hasattr(client, "connection_pool"):
-                # the state's Redis: share its pool (closing the limiter leaves the pool to the state)
-                import redis.asyncio as aioredis
-
-                from arun.policy.limits_redis import RedisLimiter
-
-                prefix = f"{getattr(self._state, 'prefix', '')}limits:"
-                lim = RedisLimiter(aioredis.Redis(connection_pool=client.connection_pool), prefix=prefix)
-            else:
-                lim = MemoryLimiter()
+        lim = open_limiter(lim) if isinstance(lim, str) else limiter_for_state(self._state)
         self._owns.append(lim)
         return lim
 
@@ -313,6 +302,16 @@ class ManagerCore:
             rows = await self.store.get_lb_configs(cfg.tenant.id, provider)
             cfg.lb_configs[provider] = rows
         return rows
+
+    # -- quota helpers ------------------------------------------------------------------
+
+    def _quota_unit(self, provider: str, config: Mapping[str, Any]) -> str:
+        """A SYSTEM row's unit: as configured on the row, else the provider's default (``times``)."""
+        unit: str = config.get(_META_UNIT) or self.quota_units.get(provider, "times")
+        return unit
+
+    def _quota_info(self, provider: str, row: ProviderRecord) -> QuotaInfo:
+        return QuotaInfo(row.quota_type, self._quota_unit(provider, row.config()), row.quota_limit, row.quota_used, row.quota_valid)
 
     # -- schema helpers -----------------------------------------------------------------
 

@@ -184,13 +184,12 @@ class ModelInstance:
         kwargs: dict[str, Any] = {"user": user, "callbacks": callbacks, "extra_headers": extra_headers, "extra_body": extra_body}
         if incremental_tool_calls:
             kwargs["incremental_tool_calls"] = True
-        estimate = await self._llm_estimate(checked.messages, checked.tools, checked.parameters) if self.quota else 1
+        if self.quota is None:
+            return await router.invoke(*args, stream=stream, **kwargs)
+        estimate = await self._llm_estimate(checked.messages, checked.tools, checked.parameters)
         if not stream:
             result: LLMResult = await self._charged(estimate, lambda: router.invoke(*args, stream=False, **kwargs), lambda r: r.usage.total_tokens)
             return result
-        if self.quota is None:
-            stream_only: LLMStream = await router.invoke(*args, stream=True, **kwargs)
-            return stream_only
         reservation = await self.quota.reserve(estimate)
         try:
             routed: LLMStream = await router.invoke(*args, stream=True, **kwargs)

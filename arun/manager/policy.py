@@ -1,24 +1,12 @@
-"""The policy stack under the manager: ``ModelManager(..., policy=PolicyConfig(...))``.
+"""The policy stack's settings under the manager: ``ModelManager(..., policy=PolicyConfig(...))``.
 
-When the policy is enabled, :class:`~arun.manager.instance.ModelInstance` sends
-``invoke_llm`` (stream and non-stream) and ``invoke_text_embedding`` through a
-:class:`~arun.policy.router.PolicyRouter` (one per tenant, kept by the manager)
-instead of the Dify-exact :class:`~arun.manager.balancer.LoadBalancer`.  The
-route of a model is built from the tenant's resolved credential configs:
-
-* load balancing active → its enabled LB configs (``__inherit__`` resolved to the
-  model's current credentials, as the balancer does), each a
-  :class:`~arun.policy.router.CredentialConfig` whose id is the LB row id;
-* otherwise the single current credential (id ``<provider record id>``);
-* limits: ``rpm`` / ``tpm`` / ``max_in_flight`` read from each config's
-  credentials (and removed before the credentials reach the provider),
-  tightened by the model YAML's ``model_properties`` when it declares them;
-* fallbacks: the model's chain (stored in ``provider_model_settings.fallbacks``,
-  else :attr:`PolicyConfig.fallbacks`), each target resolved through the same
-  tenant configuration.
-
-Cooldowns use the balancer's state keys (``lb_scope``), so ``lb status`` and the
-balancer's views see the same cooling configs.
+* :class:`PolicyConfig` -- retries, cooldowns, strategies, limiter, fallbacks and timeouts of
+  the tenants' routers (how routes are built from them: :mod:`arun.manager.routing`);
+* :class:`FallbackSpec` -- one entry of a model's fallback chain as stored
+  (``provider_model_settings.fallbacks``, JSON) and its trigger names resolved to classes;
+* the limit keys (``rpm`` / ``tpm`` / ``max_in_flight``) a credential config may carry:
+  checked when saved (:func:`check_limit_fields`), split off before a provider sees the
+  credentials (:func:`split_limits`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from arun.errors import ParameterValidationError
-from arun.manager.core import _META_RESTRICT, _META_UNIT, _QUOTA_ORDER, ManagerCore
+from arun.manager.core import _META_RESTRICT, _META_UNIT, _QUOTA_TYPES, ManagerCore
 from arun.manager.crypto import (
     encrypt_credentials,
 )
@@ -44,9 +44,9 @@ class QuotaMixin(ManagerCore):
             raise ParameterValidationError("quota_limit should be an integer >= -1 (-1: unlimited)", parameter="quota_limit")
         if quota_used is not None and (not isinstance(quota_used, int) or isinstance(quota_used, bool) or quota_used < 0):
             raise ParameterValidationError("quota_used should be a non-negative integer", parameter="quota_used")
-        if quota_type not in _QUOTA_ORDER:
-            raise ParameterValidationError(f"quota_type must be one of {_QUOTA_ORDER}", parameter="quota_type")
-        unit = quota_unit or self.quota_units.get(provider, "times")
+        if quota_type not in _QUOTA_TYPES:
+            raise ParameterValidationError(f"quota_type must be one of {_QUOTA_TYPES}", parameter="quota_type")
+        unit = quota_unit or self._quota_unit(provider, {})
         if unit not in ("times", "tokens", "credits"):
             raise ParameterValidationError("quota_unit must be times, tokens or credits", parameter="quota_unit")
         config: dict[str, Any] = encrypt_credentials(cfg.key, dict(credentials or {}), self._secrets(provider, model_level=False))
@@ -64,5 +64,5 @@ class QuotaMixin(ManagerCore):
         """Fresh from the store (quota usage changes with every call)."""
         await self._config(tenant_id)
         rows = await self.store.get_providers(tenant_id, provider, provider_type=ProviderType.SYSTEM)
-        return [QuotaInfo(r.quota_type, r.config().get(_META_UNIT, self.quota_units.get(provider, "times")), r.quota_limit, r.quota_used, r.quota_valid) for r in rows]
+        return [self._quota_info(provider, r) for r in rows]
 

@@ -6,8 +6,6 @@ from arun.entities.model import ModelType
 from arun.manager.catalog import CatalogMixin
 from arun.manager.core import (
     _META_RESTRICT,
-    _META_UNIT,
-    _QUOTA_ORDER,
     INHERIT,
     _kind,
     _without_limits,
@@ -25,6 +23,7 @@ from arun.manager.routing import ResolvedConfig, RoutingMixin
 from arun.manager.store import (
     ProviderType,
     choose_quota,
+    quota_rank,
 )
 from arun.manager.tenant_config import TenantConfig
 
@@ -56,7 +55,7 @@ class ResolutionMixin(CatalogMixin, RoutingMixin):
     async def get_default_model_instance(self, tenant_id: str, model_type: ModelType | str) -> ModelInstance:
         return await self.get_model_instance(tenant_id, None, model_type, None)
 
-    async def _build_instance(self, cfg: TenantConfig, provider: str, kind: ModelType, model: str, *, fallbacks: bool = True) -> ModelInstance:
+    async def _build_instance(self, cfg: TenantConfig, provider: str, kind: ModelType, model: str) -> ModelInstance:
         self._schema(provider)
         await self._require_model(cfg, provider, kind, model)
         model_obj = self.runtime.get_model_instance(provider, kind)
@@ -65,7 +64,7 @@ class ResolutionMixin(CatalogMixin, RoutingMixin):
             raise ModelDisabledError(f"Model {model} is disabled.")
         quota = self._quota_plan(cfg, provider, model)
         configs, balanced = await self._resolve_configs(cfg, provider, kind, model)
-        binding = await self._binding(cfg, provider, kind, model, configs, fallbacks=fallbacks)
+        binding = await self._binding(cfg, provider, kind, model, configs)
         current = binding.route.target.configs[0].credentials if not balanced else None
         inst = ModelInstance(
             tenant_id=cfg.tenant.id, provider=provider, model_type=kind, model=model, model_type_instance=model_obj,
@@ -86,12 +85,12 @@ class ResolutionMixin(CatalogMixin, RoutingMixin):
         restrict = conf.get(_META_RESTRICT)
         if restrict is not None and model not in restrict:
             raise NoPermissionError(f"Model {model} is not available under the {provider} system quota.")
-        limited = sorted((r for r in rows if r.quota_limit != -1), key=lambda r: _QUOTA_ORDER.index(r.quota_type) if r.quota_type in _QUOTA_ORDER else 9)
+        limited = sorted((r for r in rows if r.quota_limit != -1), key=lambda r: quota_rank(r.quota_type))
         if not limited or chosen.quota_limit == -1:
             return None
         if not any(r.quota_valid for r in rows):
             raise QuotaExceededError(f"Your quota for provider {provider} has been exhausted.")
-        unit = conf.get(_META_UNIT, self.quota_units.get(provider, "times"))
+        unit = self._quota_unit(provider, conf)
         return QuotaPlan(self.store, cfg.tenant.id, provider, unit, [r.quota_type for r in limited])
 
     def _current(self, cfg: TenantConfig, provider: str, kind: ModelType, model: str) -> Credentials | None:

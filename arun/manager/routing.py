@@ -26,7 +26,7 @@ from arun.entities.model import ModelType
 from arun.errors import ParameterValidationError
 from arun.manager.core import ManagerCore, _kind, log
 from arun.manager.crypto import Credentials
-from arun.manager.instance import ModelInstance, PolicyBinding
+from arun.manager.instance import PolicyBinding
 from arun.manager.policy import FallbackSpec, PolicyConfig, dump_fallbacks, load_fallbacks, split_limits, trigger_classes
 from arun.manager.tenant_config import TenantConfig
 from arun.policy.router import PolicyRouter
@@ -46,9 +46,6 @@ class ResolvedConfig:
 
 class RoutingMixin(ManagerCore):
     """Routers, targets and fallback chains."""
-
-    async def _build_instance(self, cfg: TenantConfig, provider: str, kind: ModelType, model: str, *, fallbacks: bool = True) -> ModelInstance:
-        raise NotImplementedError  # ResolutionMixin
 
     async def _resolve_configs(self, cfg: TenantConfig, provider: str, kind: ModelType, model: str) -> tuple[list[ResolvedConfig], bool]:
         raise NotImplementedError  # ResolutionMixin
@@ -105,11 +102,11 @@ class RoutingMixin(ManagerCore):
         self._policy_targets[key] = target
         return target
 
-    async def _binding(self, cfg: TenantConfig, provider: str, kind: ModelType, model: str, configs: list[ResolvedConfig], *, fallbacks: bool) -> PolicyBinding:
+    async def _binding(self, cfg: TenantConfig, provider: str, kind: ModelType, model: str, configs: list[ResolvedConfig]) -> PolicyBinding:
         target = await self._target(cfg, provider, kind, model, configs)
         names = {c.id: c.name for c in configs}
         chain: list[Fallback] = []
-        if fallbacks and self.policy_enabled:
+        if self.policy_enabled:
             for fb in self._fallback_chain(cfg, provider, kind, model):
                 try:
                     other, _ = await self._resolve_configs(cfg, fb.provider, kind, fb.model)

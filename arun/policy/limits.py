@@ -58,6 +58,7 @@ __all__ = [
     "parse_rate_limit_headers",
     "parse_duration",
     "open_limiter",
+    "limiter_for_state",
     "DEFAULT_WINDOW",
     "UNLIMITED",
 ]
@@ -80,3 +81,17 @@ def open_limiter(url: str = "memory://", **kwargs: Any) -> Limiter:
 
         return RedisLimiter.from_url(url, **kwargs)
     raise ArunUsageError(f"unknown limiter URL scheme {scheme!r}; use memory:// or redis://")
+
+
+def limiter_for_state(state: Any, name: str = "limits:") -> Limiter:
+    """A limiter that lives where a state store does: in the store's Redis (its connection pool,
+    keys under ``<store prefix><name>``; closing the limiter leaves the pool to the store), else
+    in this process's memory."""
+    client = getattr(state, "client", None)
+    if client is not None and hasattr(client, "connection_pool"):
+        import redis.asyncio as aioredis
+
+        from arun.policy.limits_redis import RedisLimiter
+
+        return RedisLimiter(aioredis.Redis(connection_pool=client.connection_pool), prefix=f"{getattr(state, 'prefix', '')}{name}")
+    return MemoryLimiter()

@@ -43,7 +43,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from arun.errors import ArunUsageError, NotStartedError
-from arun.policy.limits_spec import LimitExceededError, LimitSpec, LimitState
+from arun.policy.limits_spec import LimitExceededError, LimitSpec, LimitState, stricter
 from arun.protocols.errors import RateLimitHeaders, parse_rate_limit_headers
 
 __all__ = ["Permit", "Limiter", "LimiterCore", "KeyState", "Denied", "Clock", "CallLater", "TimerHandle"]
@@ -283,13 +283,24 @@ class LimiterCore(ABC, Generic[StateT, TicketT]):
 
     def _effective(self, st: StateT, spec: LimitSpec) -> tuple[int | None, int | None]:
         """rpm and tpm: the spec tightened by what headers taught."""
-        rpm, tpm = spec.rpm, spec.tpm
-        lr, lt = st.learned_rpm, st.learned_tpm
-        if lr is not None and (rpm is None or lr < rpm):
-            rpm = lr
-        if lt is not None and (tpm is None or lt < tpm):
-            tpm = lt
-        return rpm, tpm
+        return stricter(spec.rpm, st.learned_rpm), stricter(spec.tpm, st.learned_tpm)
+
+    def _limit_state(self, key: str, spec: LimitSpec, rpm: int | None, tpm: int | None, requests: int, tokens: int,
+                     in_flight: int, block_seconds: float, block_reason: str | None) -> LimitState:
+        """What :meth:`snapshot` reports, from what a backend counted in the window now."""
+        blocked = block_seconds > 0
+        return LimitState(
+            key=key,
+            rpm=rpm,
+            tpm=tpm,
+            max_in_flight=spec.max_in_flight,
+            requests_remaining=None if rpm is None else max(0, rpm - requests),
+            tokens_remaining=None if tpm is None else max(0, tpm - tokens),
+            in_flight=in_flight,
+            blocked_until=time.time() + block_seconds if blocked else None,
+            block_reason=block_reason if blocked else None,
+            window=self.window,
+        )
 
     def _local_denial(self, st: StateT, tpm: int | None, tokens: int, now: float) -> Denied | None:
         """What this process knows without asking the backend: too large, blocked by a header."""

@@ -104,19 +104,7 @@ class MemoryLimiter(LimiterCore[_Window, _Entry | None]):
         now = self._clock()
         rpm, tpm = self._effective(st, spec)
         self._prune(st, now)
-        blocked = st.blocked_until > now
-        return LimitState(
-            key=key,
-            rpm=rpm,
-            tpm=tpm,
-            max_in_flight=spec.max_in_flight,
-            requests_remaining=None if rpm is None else max(0, rpm - len(st.log)),
-            tokens_remaining=None if tpm is None else max(0, tpm - st.used),
-            in_flight=st.in_flight,
-            blocked_until=time.time() + (st.blocked_until - now) if blocked else None,
-            block_reason=st.block_reason if blocked else None,
-            window=self.window,
-        )
+        return self._limit_state(key, spec, rpm, tpm, len(st.log), st.used, st.in_flight, st.blocked_until - now, st.block_reason)
 
     def __repr__(self) -> str:
         return f"MemoryLimiter(window={self.window}, keys={len(self._states)})"

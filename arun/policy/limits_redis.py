@@ -35,18 +35,15 @@ import math
 import os
 import time
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from arun.policy.limits_core import CallLater, Clock, Denied, KeyState, LimiterCore, Permit
-from arun.policy.limits_spec import DEFAULT_WINDOW, LimitSpec, LimitState
+from arun.policy.limits_spec import DEFAULT_WINDOW, LimitSpec, LimitState, stricter
 from arun.protocols.errors import RateLimitHeaders
 from arun.state.base import StateUnavailableError
-from arun.state.redis import LuaScript, unavailable as state_unavailable
+from arun.state.redis import SET_UNLESS_LONGER, LuaScript, client_from_url, unavailable as state_unavailable
 
 __all__ = ["RedisLimiter"]
 
@@ -150,15 +147,6 @@ end
 return d
 """
 
-# KEYS: b.  ARGV: ms, reason.  Never shortens a block.
-_BLOCK_LUA = """
-local ms = tonumber(ARGV[1])
-local cur = redis.call('PTTL', KEYS[1])
-if cur == -1 or cur >= ms then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ms)
-return 1
-"""
-
 # KEYS: w t u f b l.  ARGV: window_ms.  Returns {count, used, in_flight, block_ms, reason, lrpm, ltpm}.
 _SNAPSHOT_LUA = _PRUNE + """
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('%.3f', now))
@@ -168,7 +156,6 @@ return {redis.call('ZCARD', KEYS[1]), math.floor(used), redis.call('ZCARD', KEYS
 
 _ACQUIRE = LuaScript(_ACQUIRE_LUA)
 _SETTLE = LuaScript(_SETTLE_LUA)
-_BLOCK = LuaScript(_BLOCK_LUA)
 _SNAPSHOT = LuaScript(_SNAPSHOT_LUA)
 
 _LEARNED_TTL_MS = 3_600_000
@@ -215,29 +202,17 @@ class RedisLimiter(LimiterCore[_Keys, _Lease]):
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "RedisLimiter":
-        """``redis://host:port/db?prefix=...&window=60&margin=0&lease=600&poll=0.05`` (plus redis-py options)."""
-        parts = urlsplit(url)
+        """``redis://host:port/db?prefix=...&window=60&margin=0&lease=600&poll=0.05`` (plus redis-py
+        options; the pool's defaults: :func:`arun.state.redis.client_from_url`).  Keywords win over
+        the URL's options."""
         own: dict[str, Any] = {}
         for name in ("prefix", "window", "lease", "poll", "margin", "clock", "call_later"):
             if name in kwargs:
                 own[name] = kwargs.pop(name)
-        rest = []
-        for k, v in parse_qsl(parts.query, keep_blank_values=True):
-            if k == "prefix":
-                own.setdefault("prefix", v)
-            elif k in ("window", "lease", "poll", "margin"):
-                own.setdefault(k, float(v))
-            else:
-                rest.append((k, v))
-        url = urlunsplit(parts._replace(query=urlencode(rest)))
-        kwargs.setdefault("socket_connect_timeout", 2.0)
-        kwargs.setdefault("socket_timeout", 2.0)
-        kwargs.setdefault("retry", Retry(NoBackoff(), 1))
-        kwargs.setdefault("decode_responses", True)
-        kwargs.setdefault("max_connections", 64)
-        kwargs.setdefault("timeout", 5.0)
-        pool = aioredis.BlockingConnectionPool.from_url(url, **kwargs)
-        return cls(aioredis.Redis.from_pool(pool), **own)
+        client, options = client_from_url(url, ("prefix", "window", "lease", "poll", "margin"), **kwargs)
+        for k, v in options.items():
+            own.setdefault(k, v if k == "prefix" else float(v))
+        return cls(client, **own)
 
     @property
     def client(self) -> "aioredis.Redis":
@@ -294,7 +269,8 @@ class RedisLimiter(LimiterCore[_Keys, _Lease]):
     def _share(self, st: _Keys, info: RateLimitHeaders, learned: dict[str, int]) -> None:
         if info.block_for > 0:
             ms = max(1, math.ceil(info.block_for * 1000))
-            self._spawn(self._eval(_BLOCK, [st.keys[4]], [ms, info.reason or "blocked"]))
+            # never shortens a block another process set
+            self._spawn(self._eval(SET_UNLESS_LONGER, [st.keys[4]], [ms, info.reason or "blocked"]))
         if learned:
             self._spawn(self._learn(st.keys[5], learned))
 
@@ -331,28 +307,10 @@ class RedisLimiter(LimiterCore[_Keys, _Lease]):
     async def snapshot(self, key: str, spec: LimitSpec) -> LimitState:
         st = self._states.get(key) or self._new_state(key)
         res = await self._eval(_SNAPSHOT, st.keys, [self._window_ms])
-        count, used, flight, block_ms = int(res[0]), int(res[1]), int(res[2]), int(res[3])
-        reason = str(res[4]) or None
-        rpm, tpm = spec.rpm, spec.tpm
-        if res[5] != "":
-            v = int(float(res[5]))
-            rpm = v if rpm is None or v < rpm else rpm
-        if res[6] != "":
-            v = int(float(res[6]))
-            tpm = v if tpm is None or v < tpm else tpm
-        blocked = block_ms > 0
-        return LimitState(
-            key=key,
-            rpm=rpm,
-            tpm=tpm,
-            max_in_flight=spec.max_in_flight,
-            requests_remaining=None if rpm is None else max(0, rpm - count),
-            tokens_remaining=None if tpm is None else max(0, tpm - used),
-            in_flight=flight,
-            blocked_until=time.time() + block_ms / 1000.0 if blocked else None,
-            block_reason=reason if blocked else None,
-            window=self.window,
-        )
+        # the limits headers taught any process (kept in Redis), not only this one
+        rpm = stricter(spec.rpm, int(float(res[5])) if res[5] != "" else None)
+        tpm = stricter(spec.tpm, int(float(res[6])) if res[6] != "" else None)
+        return self._limit_state(key, spec, rpm, tpm, int(res[0]), int(res[1]), int(res[2]), int(res[3]) / 1000.0, str(res[4]) or None)
 
     async def aclose(self) -> None:
         if self._closed:

@@ -9,7 +9,7 @@ from typing import Any
 
 from arun.errors import ArunUsageError, InvokeRateLimitError
 
-__all__ = ["DEFAULT_WINDOW", "UNLIMITED", "LimitSpec", "LimitState", "LimitExceededError"]
+__all__ = ["DEFAULT_WINDOW", "UNLIMITED", "LimitSpec", "LimitState", "LimitExceededError", "stricter"]
 
 #: Seconds over which ``rpm`` and ``tpm`` are counted.
 DEFAULT_WINDOW = 60.0
@@ -71,13 +71,14 @@ class LimitSpec:
         """The stricter of the two, limit by limit (e.g. credential config and model YAML)."""
         if other is None:
             return self
-        return LimitSpec(_min(self.rpm, other.rpm), _min(self.tpm, other.tpm), _min(self.max_in_flight, other.max_in_flight))
+        return LimitSpec(stricter(self.rpm, other.rpm), stricter(self.tpm, other.tpm), stricter(self.max_in_flight, other.max_in_flight))
 
 
 UNLIMITED = LimitSpec()
 
 
-def _min(a: int | None, b: int | None) -> int | None:
+def stricter(a: int | None, b: int | None) -> int | None:
+    """The lower of two limits, None being no limit."""
     if a is None:
         return b
     if b is None:

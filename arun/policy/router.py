@@ -101,10 +101,13 @@ def _limit_error_types() -> tuple[type[BaseException], ...]:
 
 
 class _TargetState:
-    __slots__ = ("target", "scope", "ids", "by_id", "stats", "strategy", "ctx", "limit_keys")
+    """What the router keeps per (target, model type): built once, read by every request."""
+
+    __slots__ = ("target", "model_type", "scope", "ids", "by_id", "stats", "strategy", "ctx", "limit_keys", "_model")
 
     def __init__(self, router: PolicyRouter, target: Target, model_type: str) -> None:
         self.target = target
+        self.model_type = model_type
         self.scope = lb_scope(router.tenant_id, target.provider, model_type, target.model)
         self.ids = [c.id for c in target.configs]
         if len(set(self.ids)) != len(self.ids):
@@ -118,23 +121,36 @@ class _TargetState:
             router.state, self.scope, self.stats, {c.id: c.weight for c in target.configs}, router._clock
         )
         self.limit_keys = {c.id: f"{target.provider}:{target.model}:{c.id}" for c in target.configs}
+        self._model: Any = None
+
+    def model_object(self, runtime: ModelRuntime) -> Any:
+        """The runtime's model object of the target's provider and type (looked up on first use)."""
+        model = self._model
+        if model is None:
+            model = self._model = runtime.get_model_instance(self.target.provider, self.model_type)
+        return model
 
 
 def estimate_prompt_tokens(messages: Sequence[PromptMessage], tools: Sequence[PromptMessageTool] | None) -> int:
-    """A cheap upper-ish estimate (4 characters a token, 4 tokens a message); the limiter reconciles later."""
+    """A cheap upper-ish estimate (4 characters a token, 4 tokens a message); the limiter reconciles later.
+
+    Inputs the model would reject (not a list of messages) count as nothing: the model's own
+    validation raises their typed error."""
+    if not isinstance(messages, Sequence):
+        return 3
     chars = 0
     for m in messages:
-        content = m.content
+        content = getattr(m, "content", None)
         if isinstance(content, str):
             chars += len(content)
-        elif content:
+        elif isinstance(content, Sequence):
             for part in content:
                 data = getattr(part, "data", None)
                 if isinstance(data, str):
                     chars += min(len(data), 4000)
-    if tools:
+    if tools and isinstance(tools, Sequence):
         for t in tools:
-            chars += len(t.name) + len(t.description or "") + 200
+            chars += len(getattr(t, "name", "") or "") + len(getattr(t, "description", "") or "") + 200
     return chars // 4 + 4 * len(messages) + 3
 
 
@@ -181,7 +197,7 @@ class PolicyRouter:
         self.on_trace = on_trace
         self._clock = clock
         self._sleep = sleep
-        self._targets: dict[tuple[Any, ...], _TargetState] = {}
+        self._targets: dict[tuple[str, int], _TargetState] = {}
         self._limit_errors = _limit_error_types()
 
     @classmethod
@@ -245,24 +261,28 @@ class PolicyRouter:
         """An :class:`LLMResult`, or (``stream=True``) an :class:`LLMStream` past its commit point
         (``incremental_tool_calls``: see :meth:`LargeLanguageModel.invoke`)."""
         route = route if isinstance(route, Route) else Route(route)
-        params = dict(model_parameters or {})
-        messages = list(prompt_messages)
-        prompt_est = estimate_prompt_tokens(messages, tools)
-        extras: dict[str, Any] = {"extra_headers": extra_headers, "extra_body": extra_body}
+        # the inputs go to the model as given: its invoke validates them (typed errors) and copies them
+        params = model_parameters if model_parameters is None or isinstance(model_parameters, Mapping) else None
+        extras: dict[str, Any] = {}
+        if extra_headers is not None:
+            extras["extra_headers"] = extra_headers
+        if extra_body is not None:
+            extras["extra_body"] = extra_body
         if incremental_tool_calls:
             extras["incremental_tool_calls"] = True
 
-        def tokens_for(target: Target) -> int:
-            mt = params.get("max_tokens")
-            return prompt_est + (int(mt) if isinstance(mt, int) and not isinstance(mt, bool) else target.default_max_tokens)
+        def tokens_for(target: Target) -> int:  # only asked when a limiter holds the config
+            mt = params.get("max_tokens") if params else None
+            budget = int(mt) if isinstance(mt, int) and not isinstance(mt, bool) else target.default_max_tokens
+            return estimate_prompt_tokens(prompt_messages, tools) + budget
 
         if not stream:
 
             def op(llm: LargeLanguageModel, model: str, creds: Mapping[str, Any]) -> Awaitable[LLMResult]:
-                return llm.invoke(model, creds, messages, params, tools, stop, user=user, callbacks=callbacks, stream=False, **extras)
+                return llm.invoke(model, creds, prompt_messages, model_parameters, tools, stop, user=user, callbacks=callbacks, stream=False, **extras)
 
             result: LLMResult = await self._serve(
-                route, "llm", "chat", op, tokens_for, lambda r: r.usage.total_tokens, on_trace, callbacks, params,
+                route, "llm", "chat", op, tokens_for, _total_tokens, on_trace, callbacks, params,
             )  # fmt: skip
             return result
 
@@ -270,11 +290,11 @@ class PolicyRouter:
         hooks = self._hooks(on_trace, callbacks)
         span = start_span("chat", route.target.provider, route.target.model, params)
 
+        def open_stream(llm: LargeLanguageModel, model: str, creds: Mapping[str, Any]) -> Awaitable[LLMStream]:
+            return llm.invoke(model, creds, prompt_messages, model_parameters, tools, stop, True, user, callbacks, **extras)
+
         async def attempt(target: Target, ts: _TargetState, cfg: CredentialConfig) -> LLMStream:
-            return await self._open_committed(
-                target, ts, cfg, trace, span, hooks, tokens_for(target),
-                lambda llm, model, creds: llm.invoke(model, creds, messages, params, tools, stop, True, user, callbacks, **extras),
-            )  # fmt: skip
+            return await self._open_committed(target, ts, cfg, trace, span, hooks, tokens_for, open_stream)
 
         try:
             committed: LLMStream = await self._run(route, "llm", attempt, trace)
@@ -362,15 +382,14 @@ class PolicyRouter:
         used: Callable[[T], int | None] | None,
         on_trace: Callable[[Trace], Any] | None,
         callbacks: Sequence[Any] | None,
-        params: dict[str, Any] | None,
+        params: Mapping[str, Any] | None,
     ) -> T:
         trace = Trace(operation)
         hooks = self._hooks(on_trace, callbacks)
         span = start_span(operation, route.target.provider, route.target.model, params)
 
         async def attempt(target: Target, ts: _TargetState, cfg: CredentialConfig) -> T:
-            model = self.runtime.get_model_instance(target.provider, model_type)
-            return await self._guarded(ts, cfg, trace, tokens_for(target), lambda: op(model, target.model, cfg.credentials), used)
+            return await self._guarded(ts, cfg, trace, tokens_for, op, used)
 
         try:
             result: T = await self._run(route, model_type, attempt, trace)
@@ -378,21 +397,24 @@ class PolicyRouter:
             await self._finish_error(trace, span, hooks, exc)
             raise
         trace.outcome = "completed"
-        usage = getattr(result, "usage", None)
-        finish_span(
-            span, trace, provider=trace.target.split("/", 1)[0] if trace.target else None,
-            model=getattr(result, "model", None),
-            input_tokens=getattr(usage, "prompt_tokens", getattr(usage, "tokens", None)),
-            output_tokens=getattr(usage, "completion_tokens", None),
-            finish_reason=getattr(result, "finish_reason", None),
-        )  # fmt: skip
+        if span is not None:
+            usage = getattr(result, "usage", None)
+            finish_span(
+                span, trace, provider=trace.target.split("/", 1)[0] if trace.target else None,
+                model=getattr(result, "model", None),
+                input_tokens=getattr(usage, "prompt_tokens", getattr(usage, "tokens", None)),
+                output_tokens=getattr(usage, "completion_tokens", None),
+                finish_reason=getattr(result, "finish_reason", None),
+            )  # fmt: skip
         for hook in hooks:
             await _call_hook(hook, trace)
         return result
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def _hooks(self, on_trace: Callable[[Trace], Any] | None, callbacks: Sequence[Any] | None) -> list[Callable[[Trace], Any]]:
+    def _hooks(self, on_trace: Callable[[Trace], Any] | None, callbacks: Sequence[Any] | None) -> Sequence[Callable[[Trace], Any]]:
+        if self.on_trace is None and on_trace is None and not callbacks:
+            return ()
         hooks: list[Callable[[Trace], Any]] = []
         if self.on_trace is not None:
             hooks.append(self.on_trace)
@@ -405,7 +427,7 @@ class PolicyRouter:
         return hooks
 
     def _target(self, target: Target, model_type: str) -> _TargetState:
-        key = (model_type, target.provider, target.model, id(target))
+        key = (model_type, id(target))  # the identity check below guards a reused id
         ts = self._targets.get(key)
         if ts is None or ts.target is not target:
             if len(self._targets) > 4096:
@@ -416,12 +438,12 @@ class PolicyRouter:
 
     async def _run(self, route: Route, model_type: str, attempt: Callable[..., Awaitable[T]], trace: Trace) -> T:
         """The chain: the route's target, then each fallback whose triggers match the last error."""
-        chain = route.chain()
-        cap = len(chain) if route.max_fallbacks is None else route.max_fallbacks
         try:
             return await self._run_target(route.target, model_type, attempt, trace)
         except InvokeError as exc:
             last: InvokeError = exc
+        chain = route.chain()
+        cap = len(chain) if route.max_fallbacks is None else route.max_fallbacks
         for fb in chain:
             if not any(isinstance(last, t) for t in fb.triggers):
                 trace.add("skip", fb.target.name, reason="fallback trigger does not match", error=type(last).__name__)
@@ -558,9 +580,9 @@ class PolicyRouter:
 
     # -- attempts ------------------------------------------------------------------------------
 
-    async def _acquire(self, ts: _TargetState, cfg: CredentialConfig, tokens: int, trace: Trace) -> Any:
-        if self.limiter is None or cfg.limits is None:
-            return None
+    async def _acquire(self, ts: _TargetState, cfg: CredentialConfig, tokens_for: Callable[[Target], int], trace: Trace) -> Any:
+        """The limiter's permit for one attempt (the caller checked that the config has limits)."""
+        tokens = tokens_for(ts.target)
         permit = await self.limiter.acquire(ts.limit_keys[cfg.id], cfg.limits, tokens, deadline=self.limit_wait)
         waited = getattr(permit, "waited", 0.0) or 0.0
         if waited > 0.001:
@@ -568,9 +590,8 @@ class PolicyRouter:
             trace.waited += waited
         return permit
 
-    async def _settle(self, permit: Any, tokens: int | None) -> None:
-        if permit is None:
-            return
+    @staticmethod
+    async def _settle(permit: Any, tokens: int | None) -> None:
         try:
             if tokens is not None:
                 await permit.settle(tokens)
@@ -578,77 +599,85 @@ class PolicyRouter:
             await permit.release()
 
     async def _guarded(
-        self, ts: _TargetState, cfg: CredentialConfig, trace: Trace, tokens: int,
-        call: Callable[[], Awaitable[T]], used: Callable[[T], int | None] | None,
+        self, ts: _TargetState, cfg: CredentialConfig, trace: Trace, tokens_for: Callable[[Target], int],
+        op: Op[T], used: Callable[[T], int | None] | None,
     ) -> T:  # fmt: skip
         """One non-streamed attempt: permit, in-flight count, EWMA latency, settle."""
-        permit = await self._acquire(ts, cfg, tokens, trace)
+        permit = await self._acquire(ts, cfg, tokens_for, trace) if cfg.limits is not None and self.limiter is not None else None
+        model = ts.model_object(self.runtime)
         st = ts.stats[cfg.id]
         st.in_flight += 1
         st.requests += 1
         trace.attempts += 1
-        ev = trace.add("attempt", ts.target.name, cfg.id)
+        detail = trace.add("attempt", ts.target.name, cfg.id).detail
         t0 = perf_counter()
         spent: int | None = 0
         try:
-            result = await call()
-            elapsed = perf_counter() - t0
-            st.sample(elapsed, self._clock())
-            spent = used(result) if used is not None else None
-            ev.detail["outcome"] = "ok"
+            result = await op(model, ts.target.model, cfg.credentials)
+            st.sample(perf_counter() - t0, self._clock())
+            if permit is not None:
+                spent = used(result) if used is not None else None
+            detail["outcome"] = "ok"
             return result
         except BaseException as exc:
-            ev.detail["outcome"] = type(exc).__name__
-            ev.detail.update(describe(exc))
+            detail["outcome"] = type(exc).__name__
+            detail.update(describe(exc))
             spent = 0 if isinstance(exc, InvokeError) and exc.status else None
             raise
         finally:
             st.in_flight -= 1
-            ev.detail["seconds"] = round(perf_counter() - t0, 6)
-            await self._settle(permit, spent)
+            detail["seconds"] = round(perf_counter() - t0, 6)
+            if permit is not None:
+                await self._settle(permit, spent)
 
     async def _open_committed(
         self, target: Target, ts: _TargetState, cfg: CredentialConfig, trace: Trace, span: Any,
-        hooks: list[Callable[[Trace], Any]], tokens: int, op: Op[LLMStream],
+        hooks: Sequence[Callable[[Trace], Any]], tokens_for: Callable[[Target], int], op: Op[LLMStream],
     ) -> LLMStream:  # fmt: skip
         """Open a stream and read up to its first content or tool-call delta (the commit point)."""
-        permit = await self._acquire(ts, cfg, tokens, trace)
+        permit = await self._acquire(ts, cfg, tokens_for, trace) if cfg.limits is not None and self.limiter is not None else None
         st = ts.stats[cfg.id]
         st.in_flight += 1
         st.requests += 1
         trace.attempts += 1
-        ev = trace.add("attempt", target.name, cfg.id, stream=True)
+        detail = trace.add("attempt", target.name, cfg.id, stream=True).detail
         t0 = perf_counter()
         stream: LLMStream | None = None
+        timeout = self.first_chunk_timeout
         try:
-            llm = self.runtime.get_model_instance(target.provider, "llm")
-            try:
-                async with _deadline(self.first_chunk_timeout):
-                    stream = await op(llm, target.model, cfg.credentials)
-                    await stream.commit()
-            except TimeoutError as exc:
-                if isinstance(exc, InvokeError):
-                    raise
-                raise InvokeTimeoutError(
-                    f"[{target.provider}] Timeout Error: no output within {self.first_chunk_timeout} s",
-                    provider=target.provider, model=target.model,
-                ) from exc
+            llm = ts.model_object(self.runtime)
+            if timeout is None:
+                stream = await op(llm, target.model, cfg.credentials)
+                await stream.commit()
+            else:
+                try:
+                    async with _deadline(timeout):
+                        stream = await op(llm, target.model, cfg.credentials)
+                        await stream.commit()
+                except TimeoutError as exc:
+                    if isinstance(exc, InvokeError):
+                        raise
+                    raise InvokeTimeoutError(
+                        f"[{target.provider}] Timeout Error: no output within {timeout} s",
+                        provider=target.provider, model=target.model,
+                    ) from exc
         except BaseException as exc:
             st.in_flight -= 1
-            ev.detail["outcome"] = type(exc).__name__
-            ev.detail.update(describe(exc))
-            ev.detail["seconds"] = round(perf_counter() - t0, 6)
+            detail["outcome"] = type(exc).__name__
+            detail.update(describe(exc))
+            detail["seconds"] = round(perf_counter() - t0, 6)
             if stream is not None:
                 try:
                     await stream.aclose()
                 except Exception:  # noqa: BLE001 - the failure being handled is the one to raise
                     pass
-            await self._settle(permit, 0 if isinstance(exc, InvokeError) else None)
+            if permit is not None:
+                await self._settle(permit, 0 if isinstance(exc, InvokeError) else None)
             raise
         ttft = perf_counter() - t0
         st.sample(ttft, self._clock())
-        ev.detail["outcome"] = "committed"
-        ev.detail["ttft"] = round(ttft, 6)
+        detail["outcome"] = "committed"
+        detail["ttft"] = round(ttft, 6)
         trace.add("commit", target.name, cfg.id)
         stream.trace, stream.target, stream.config_id = trace, target.name, cfg.id
         stream.on_error(_after_commit(trace))
@@ -657,15 +686,21 @@ class PolicyRouter:
 
     def _stream_finalizer(
         self, target: Target, st: ConfigStats, cfg: CredentialConfig, permit: Any, trace: Trace, span: Any,
-        hooks: list[Callable[[Trace], Any]],
+        hooks: Sequence[Callable[[Trace], Any]],
     ) -> Callable[[StreamView, StreamOutcome, BaseException | None], Awaitable[None]]:  # fmt: skip
         """What a committed stream runs when it ends: settle the permit, the stats, the trace and span."""
 
         async def finish(view: StreamView, outcome: StreamOutcome, error: BaseException | None) -> None:
             st.in_flight -= 1
-            usage = view.usage if outcome == "completed" and view.usage is not None else view.partial_usage()
+            # the usage (an estimate for a stream that did not complete: a local token count) only
+            # when something takes it: the permit's settlement or the span
+            usage = None
+            if permit is not None or span is not None:
+                usage = view.usage if outcome == "completed" and view.usage is not None else view.partial_usage()
             try:
-                await self._settle(permit, usage.total_tokens)
+                if permit is not None:
+                    assert usage is not None
+                    await self._settle(permit, usage.total_tokens)
             finally:
                 trace.outcome = "interrupted" if outcome == "error" else outcome
                 if error is not None:
@@ -675,15 +710,16 @@ class PolicyRouter:
                     trace.add("error", target.name, cfg.id, delivered=view.delivered, **describe(error))
                 else:
                     trace.add(outcome, target.name, cfg.id, delivered=view.delivered)
-                finish_span(span, trace, provider=target.provider, model=target.model,
-                            input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
-                            finish_reason=view.finish_reason, error=error)  # fmt: skip
+                if span is not None and usage is not None:
+                    finish_span(span, trace, provider=target.provider, model=target.model,
+                                input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
+                                finish_reason=view.finish_reason, error=error)  # fmt: skip
                 for hook in hooks:
                     await _call_hook(hook, trace)
 
         return finish
 
-    async def _finish_error(self, trace: Trace, span: Any, hooks: list[Callable[[Trace], Any]], exc: BaseException) -> None:
+    async def _finish_error(self, trace: Trace, span: Any, hooks: Sequence[Callable[[Trace], Any]], exc: BaseException) -> None:
         trace.outcome = "cancelled" if isinstance(exc, asyncio.CancelledError) else "error"
         trace.error = type(exc).__name__
         trace.add("error", trace.target, trace.config, **describe(exc))
@@ -692,6 +728,10 @@ class PolicyRouter:
         finish_span(span, trace, error=exc)
         for hook in hooks:
             await _call_hook(hook, trace)
+
+
+def _total_tokens(result: LLMResult) -> int:
+    return result.usage.total_tokens
 
 
 def _after_commit(trace: Trace) -> Callable[[InvokeError, StreamView], None]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from arun.errors import (
@@ -51,8 +52,8 @@ class Target:
     #: Tokens reserved for the answer when the call sets no ``max_tokens``.
     default_max_tokens: int = 256
 
-    @property
-    def name(self) -> str:
+    @cached_property
+    def name(self) -> str:  # read several times per request: built once per target
         return f"{self.provider}/{self.model}"
 
 

@@ -80,7 +80,10 @@ class Strategy(Protocol):
     ) -> tuple[str | None, list[tuple[str, float]]]: ...
 
 
-async def _healthy(ctx: PickContext, ids: list[str]) -> tuple[list[str], list[tuple[str, float]]]:
+async def _healthy(ctx: PickContext, ids: list[str], exclude: frozenset[str] | set[str]) -> tuple[list[str], list[tuple[str, float]]]:
+    """The configs not excluded, split into healthy ones and cooling ones (with their remaining seconds)."""
+    if exclude:
+        ids = [i for i in ids if i not in exclude]
     states = await ctx.store.lb_state(ctx.scope, ids)
     healthy: list[str] = []
     cooling: list[tuple[str, float]] = []
@@ -126,7 +129,7 @@ class Weighted:
     async def pick(
         self, ctx: PickContext, ids: list[str], exclude: frozenset[str] | set[str] = frozenset()
     ) -> tuple[str | None, list[tuple[str, float]]]:
-        healthy, cooling = await _healthy(ctx, [i for i in ids if i not in exclude] if exclude else ids)
+        healthy, cooling = await _healthy(ctx, ids, exclude)
         if not healthy:
             return None, cooling
         cur = self._current
@@ -157,7 +160,7 @@ class LeastInFlight:
     async def pick(
         self, ctx: PickContext, ids: list[str], exclude: frozenset[str] | set[str] = frozenset()
     ) -> tuple[str | None, list[tuple[str, float]]]:
-        healthy, cooling = await _healthy(ctx, [i for i in ids if i not in exclude] if exclude else ids)
+        healthy, cooling = await _healthy(ctx, ids, exclude)
         if not healthy:
             return None, cooling
         self._turn += 1
@@ -195,7 +198,7 @@ class LatencyAware:
     async def pick(
         self, ctx: PickContext, ids: list[str], exclude: frozenset[str] | set[str] = frozenset()
     ) -> tuple[str | None, list[tuple[str, float]]]:
-        healthy, cooling = await _healthy(ctx, [i for i in ids if i not in exclude] if exclude else ids)
+        healthy, cooling = await _healthy(ctx, ids, exclude)
         if not healthy:
             return None, cooling
         if len(healthy) == 1:

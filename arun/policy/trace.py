@@ -17,7 +17,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,13 +108,20 @@ class ConfigStatus:
 # -- OpenTelemetry --------------------------------------------------------------------------
 
 _tracer: Any = None
+#: a tracer provider named by the environment (the API installs it on first ask), read once
+_ENV_PROVIDER = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+_UNKNOWN = object()
 
 
 def _get_tracer() -> Any:
     """The tracer of the installed tracer provider; None while none is installed (the API's proxy
-    would hand out spans that record nothing: asked again on the next call, which costs one check)."""
+    would hand out spans that record nothing).  Asked again on the next request: while nothing is
+    installed that is one read of the API's global (``get_tracer_provider`` itself reads the
+    environment on every call), so a provider installed later is used from its first request on."""
     global _tracer
     if _tracer is None and _otel_trace is not None:
+        if getattr(_otel_trace, "_TRACER_PROVIDER", _UNKNOWN) is None and not _ENV_PROVIDER:
+            return None
         if isinstance(_otel_trace.get_tracer_provider(), _otel_trace.ProxyTracerProvider):
             return None
         _tracer = _otel_trace.get_tracer("arun.policy")
@@ -125,7 +134,7 @@ def reset_tracer() -> None:
     _tracer = None
 
 
-def start_span(operation: str, provider: str, model: str, params: dict[str, Any] | None = None) -> Any:
+def start_span(operation: str, provider: str, model: str, params: Mapping[str, Any] | None = None) -> Any:
     """A started client span, or None when OpenTelemetry is not installed or the span does not record."""
     tracer = _get_tracer()
     if tracer is None:

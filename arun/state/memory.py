@@ -30,7 +30,6 @@ class MemoryStateStore:
         # (scope, config_id) -> (until, reason)
         self._cool: dict[tuple[str, str], tuple[float, str]] = {}
         self._sweep_at = _SWEEP_MIN
-        self._closed = False
 
     async def lb_pick(self, scope: str, config_ids: list[str]) -> tuple[str | None, list[tuple[str, float]]]:
         n = len(config_ids)
@@ -92,7 +91,6 @@ class MemoryStateStore:
         self._sweep_at = max(_SWEEP_MIN, 2 * max(len(self._index), len(self._cool)))
 
     async def aclose(self) -> None:
-        self._closed = True
         self._index.clear()
         self._cool.clear()
 

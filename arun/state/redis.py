@@ -30,7 +30,7 @@ from arun.state.base import (
     lb_index_key,
 )
 
-__all__ = ["RedisStateStore"]
+__all__ = ["RedisStateStore", "LuaScript", "SET_UNLESS_LONGER", "client_from_url", "unavailable"]
 
 # KEYS[1] = index key, KEYS[2..n+1] = cooldown keys; ARGV = wrap, ttl.
 # Returns {chosen (0-based, -1 = none), hit_index, hit_pttl_ms, ...}.
@@ -60,8 +60,9 @@ while true do
 end
 """
 
-# KEYS[1] = cooldown key; ARGV = milliseconds, reason.  Never shortens a cooldown.
-_COOLDOWN_LUA = """
+# KEYS[1] = the key; ARGV = milliseconds, value.  Sets the key for that long unless it already
+# lasts as long or longer (a cooldown, a limiter's header block: never shortened).
+_SET_UNLESS_LONGER_LUA = """
 local ms = tonumber(ARGV[1])
 local cur = redis.call('PTTL', KEYS[1])
 if cur == -1 or cur >= ms then return 0 end
@@ -98,7 +99,35 @@ class LuaScript:
 
 
 _PICK = LuaScript(_PICK_LUA)
-_COOLDOWN = LuaScript(_COOLDOWN_LUA)
+#: ``SET key value PX ms`` unless the key already lasts that long (keys ``[key]``, args ``[ms, value]``)
+SET_UNLESS_LONGER = LuaScript(_SET_UNLESS_LONGER_LUA)
+
+
+def client_from_url(url: str, own: tuple[str, ...], **kwargs: Any) -> tuple[aioredis.Redis, dict[str, str]]:
+    """A client on a blocking pool with arun's defaults, and the URL's query options named in ``own``
+    (taken out of the URL; redis-py gets the rest, and ``kwargs``).
+
+    Defaults: a blocking pool of 64 connections (callers queue for up to 5 s instead of
+    opening one socket each), 2 s connect and socket timeouts, one immediate retry on a fresh
+    connection (so a connection the server dropped is replaced transparently), decoded responses.
+    """
+    parts = urlsplit(url)
+    options: dict[str, str] = {}
+    rest = []
+    for k, v in parse_qsl(parts.query, keep_blank_values=True):
+        if k in own:
+            options[k] = v
+        else:
+            rest.append((k, v))
+    url = urlunsplit(parts._replace(query=urlencode(rest)))
+    kwargs.setdefault("socket_connect_timeout", 2.0)
+    kwargs.setdefault("socket_timeout", 2.0)
+    kwargs.setdefault("retry", Retry(NoBackoff(), 1))
+    kwargs.setdefault("decode_responses", True)
+    kwargs.setdefault("max_connections", 64)
+    kwargs.setdefault("timeout", 5.0)  # wait this long for a free pooled connection
+    pool = aioredis.BlockingConnectionPool.from_url(url, **kwargs)
+    return aioredis.Redis.from_pool(pool), options
 
 
 class RedisStateStore:
@@ -110,31 +139,11 @@ class RedisStateStore:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "RedisStateStore":
-        """``redis://host:port/db?prefix=...`` (any redis-py URL option also works).
-
-        Defaults: a blocking pool of 64 connections (callers queue for up to
-        5 s instead of opening one socket each), 2 s connect and socket
-        timeouts, one immediate retry on a fresh connection (so a connection
-        the server dropped is replaced transparently), decoded responses.
-        """
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
+        """``redis://host:port/db?prefix=...`` (any redis-py URL option also works; the pool's
+        defaults: :func:`client_from_url`)."""
         prefix = kwargs.pop("prefix", "")
-        rest = []
-        for k, v in query:
-            if k == "prefix":
-                prefix = v
-            else:
-                rest.append((k, v))
-        url = urlunsplit(parts._replace(query=urlencode(rest)))
-        kwargs.setdefault("socket_connect_timeout", 2.0)
-        kwargs.setdefault("socket_timeout", 2.0)
-        kwargs.setdefault("retry", Retry(NoBackoff(), 1))
-        kwargs.setdefault("decode_responses", True)
-        kwargs.setdefault("max_connections", 64)
-        kwargs.setdefault("timeout", 5.0)  # wait this long for a free pooled connection
-        pool = aioredis.BlockingConnectionPool.from_url(url, **kwargs)
-        return cls(aioredis.Redis.from_pool(pool), prefix=prefix)
+        client, options = client_from_url(url, ("prefix",), **kwargs)
+        return cls(client, prefix=options.get("prefix", prefix))
 
     @property
     def client(self) -> "aioredis.Redis":
@@ -157,7 +166,7 @@ class RedisStateStore:
 
     async def lb_cooldown(self, scope: str, config_id: str, seconds: float, reason: str = "") -> None:
         ms = max(1, round(float(seconds) * 1000))
-        await _COOLDOWN.run(self._r, [lb_cooldown_key(scope, config_id, self.prefix)], [ms, reason or "true"])
+        await SET_UNLESS_LONGER.run(self._r, [lb_cooldown_key(scope, config_id, self.prefix)], [ms, reason or "true"])
 
     async def lb_state(self, scope: str, config_ids: list[str]) -> list[ConfigState]:
         if not config_ids:

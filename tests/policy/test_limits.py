@@ -28,6 +28,7 @@ from arun.policy.limits import (
     MemoryLimiter,
     Permit,
     RateLimitHeaders,
+    limiter_for_state,
     open_limiter,
     parse_duration,
     parse_rate_limit_headers,
@@ -741,3 +742,33 @@ def test_open_limiter_urls():
     assert isinstance(lim, MemoryLimiter) and lim.window == 5.0
     with pytest.raises(ValueError):
         open_limiter("etcd://x")
+
+
+async def test_redis_limiter_url_options_and_keywords():
+    require_service(REDIS_URL, "Redis")
+    lim = open_limiter(f"{REDIS_URL}?prefix=from-url:&window=5&lease=7&poll=0.5&margin=0.25", poll=0.1)
+    try:
+        assert (lim.prefix, lim.window, lim.lease, lim.poll, lim.margin) == ("from-url:", 5.0, 7.0, 0.1, 0.25)
+        assert await lim.client.ping()  # the URL's own options never reach redis-py
+    finally:
+        await lim.aclose()
+
+
+async def test_a_limiter_lives_where_the_state_does():
+    from arun.state import MemoryStateStore, open_state
+
+    assert isinstance(limiter_for_state(MemoryStateStore()), MemoryLimiter)
+    require_service(REDIS_URL, "Redis")
+    prefix = f"arun-test-lim-{uuid.uuid4().hex[:12]}:"
+    state = open_state(f"{REDIS_URL}?prefix={prefix}")
+    lim = limiter_for_state(state)
+    try:
+        assert lim.prefix == f"{prefix}limits:" and lim.client.connection_pool is state.client.connection_pool
+        async with await lim.acquire(K, LimitSpec(rpm=5), 1):
+            pass
+        assert [k async for k in state.client.scan_iter(match=f"{prefix}limits:*")]
+        await lim.aclose()
+        assert await state.client.ping()  # closing the limiter leaves the pool to the state
+    finally:
+        await _cleanup(state.client, prefix)
+        await state.aclose()

@@ -17,6 +17,7 @@ from arun.errors import (
     InvokeServerUnavailableError,
     InvokeStreamInterruptedError,
     InvokeTimeoutError,
+    ParameterValidationError,
 )
 from arun.policy.router import Fallback, PolicyRouter, Route
 from arun.testing import Fault, UpstreamSimulator
@@ -288,6 +289,50 @@ async def test_limiter_reserves_estimate_and_settles_real_usage(stream: bool) ->
         assert limiter.observed and "retry-after" in {k.lower() for k in limiter.observed[0]}
         states = await router.states(tgt)
         assert states[0].limit == {"key": "openai:gpt-4o-mini:sk-a"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("args", "parameter"),
+    [
+        ({"prompt_messages": None}, "prompt_messages"),
+        ({"prompt_messages": [1]}, "prompt_messages"),
+        ({"model_parameters": "x"}, "model_parameters"),
+        ({"tools": ["not a tool"]}, "tools"),
+    ],
+    ids=["no-messages", "not-a-message", "parameters-not-a-mapping", "not-a-tool"],
+)
+async def test_invalid_inputs_are_the_models_typed_errors(args: dict[str, Any], parameter: str, stream: bool) -> None:
+    """The router hands the inputs to the model as given: the model's validation raises its typed error,
+    nothing is sent, nothing cools, the permit (estimated from whatever was given) is given back."""
+    async with UpstreamSimulator() as sim, ModelRuntime() as rt:
+        limiter = RecordingLimiter()
+        router = _router(rt, limiter=limiter)
+        tgt = openai_target(sim.url, ["sk-a", "sk-b"], limits=object())
+        call: dict[str, Any] = {"prompt_messages": messages(), **args}
+        with pytest.raises(ParameterValidationError) as info:
+            await router.invoke(tgt, stream=stream, **call)
+        assert info.value.parameter == parameter
+        assert sim.stats.total == 0
+        assert len(limiter.acquired) == 1 and limiter.released == 1
+        assert all(s.healthy for s in await router.states(tgt))
+
+
+async def test_the_model_object_is_looked_up_once_per_target() -> None:
+    async with UpstreamSimulator() as sim, ModelRuntime() as rt:
+        lookups: list[tuple[str, str]] = []
+
+        class CountingRuntime:
+            def get_model_instance(self, provider: str, model_type: str) -> Any:
+                lookups.append((provider, model_type))
+                return rt.get_model_instance(provider, model_type)
+
+        router = _router(CountingRuntime())  # type: ignore[arg-type]
+        tgt = openai_target(sim.url)
+        for _ in range(3):
+            assert (await router.invoke(tgt, messages(), stream=False)).message.content == expected()
+            assert (await (await router.invoke(tgt, messages(), stream=True)).collect()).message.content == expected()
+        assert lookups == [("openai", "llm")]
 
 
 async def test_real_limiter_exceeded_rotates_without_cooldown() -> None:

@@ -35,6 +35,7 @@ from arun.manager.store.base import (
     choose_quota,
     parse_config,
     quota_is_valid,
+    quota_rank,
 )
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "TenantDefaultModel",
     "VirtualKeyRecord",
     "choose_quota",
+    "quota_rank",
     "master_key_path",
     "open_store",
     "parse_config",

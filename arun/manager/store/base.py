@@ -42,6 +42,7 @@ __all__ = [
     "parse_config",
     "quota_is_valid",
     "choose_quota",
+    "quota_rank",
     "origin_model_type",
     "new_id",
 ]
@@ -89,7 +90,12 @@ class ProviderQuotaType(str, Enum):
     TRIAL = "trial"
 
 
-_QUOTA_ORDER = {ProviderQuotaType.PAID.value: 0, ProviderQuotaType.FREE.value: 1, ProviderQuotaType.TRIAL.value: 2}
+_QUOTA_ORDER = {t.value: i for i, t in enumerate(ProviderQuotaType)}
+
+
+def quota_rank(quota_type: str) -> int:
+    """Dify's order of quota rows: paid, free, trial, then anything else."""
+    return _QUOTA_ORDER.get(quota_type, len(_QUOTA_ORDER))
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +287,7 @@ def quota_is_valid(quota_limit: int | None, quota_used: int | None) -> bool:
 
 def choose_quota(records: Iterable[ProviderRecord]) -> ProviderRecord | None:
     """Order paid > free > trial; the first valid one, else the last one seen; None if empty."""
-    ordered = sorted(records, key=lambda r: _QUOTA_ORDER.get(r.quota_type, len(_QUOTA_ORDER)))
+    ordered = sorted(records, key=lambda r: quota_rank(r.quota_type))
     for record in ordered:
         if record.quota_valid:
             return record

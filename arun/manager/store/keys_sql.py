@@ -1,7 +1,7 @@
 """The gateway's rows in the store (migration 4): virtual keys and the spend log, in portable SQL.
 
-A mixin of :class:`~arun.manager.store.sql.SqlStore` (``$n`` placeholders, run through the
-backend's ``_fetch`` / ``_transaction``).  Keys are stored as the SHA-256 of the key (the key
+Part of :class:`~arun.manager.store.sql.SqlStore` (``$n`` placeholders, run through the
+backend's ``_fetch`` / ``_transaction``: :class:`~arun.manager.store.sql_backend.SqlBackend`).  Keys are stored as the SHA-256 of the key (the key
 itself is shown once, when it is created, and never stored); money is integer units of 1e-7 of
 the currency.  Spend rows are written in batches: one multi-row INSERT plus one ``spent_e7``
 update per key, in one transaction, idempotent by request id (a batch retried after a lost
@@ -11,17 +11,14 @@ reply inserts nothing twice and charges nothing twice).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from arun.manager.store.base import SpendRecord, VirtualKeyRecord, new_id, to_utc
+from arun.manager.store.sql_backend import Execute, Row, SqlBackend
 
 __all__ = ["KeysSqlMixin", "SPEND_COLUMNS"]
-
-Row = Mapping[str, Any]
-Execute = Callable[[str, Sequence[Any]], Awaitable[list[Row]]]
-T = TypeVar("T")
 
 SPEND_COLUMNS = (
     "id", "key_id", "tenant_id", "route", "provider", "model", "prompt_tokens", "completion_tokens", "total_tokens",
@@ -61,17 +58,8 @@ def _spend(r: Row) -> SpendRecord:
     )  # fmt: skip
 
 
-class KeysSqlMixin:
+class KeysSqlMixin(SqlBackend):
     """Virtual keys and spend rows over the backend's ``_fetch`` / ``_transaction``."""
-
-    async def _fetch(self, sql: str, args: Sequence[Any] = (), *, retry: bool = True) -> list[Row]:
-        raise NotImplementedError
-
-    async def _transaction(self, body: Callable[[Execute], Awaitable[T]]) -> T:
-        raise NotImplementedError
-
-    def _timestamp(self, value: datetime) -> Any:
-        raise NotImplementedError
 
     # -- virtual keys ---------------------------------------------------------------------------
 
@@ -80,22 +68,23 @@ class KeysSqlMixin:
         rpm: int | None = None, tpm: int | None = None, budget_e7: int | None = None, currency: str = "USD",
         key_id: str | None = None,
     ) -> VirtualKeyRecord:  # fmt: skip
-        rows = await self._fetch(
+        row = await self._fetchrow(
             "INSERT INTO virtual_keys (id, key_hash, key_hint, name, tenant_id, models, rpm, tpm, budget_e7, currency)"
             " VALUES ($1, $2, $3, $4, $5, $6, CAST($7 AS BIGINT), CAST($8 AS BIGINT), CAST($9 AS BIGINT), $10) RETURNING *",
             (key_id or new_id(), key_hash, key_hint, name, tenant_id, json.dumps(list(models)) if models is not None else None,
              rpm, tpm, budget_e7, currency),
             retry=False,
         )  # fmt: skip
-        return _key(rows[0])
+        assert row is not None
+        return _key(row)
 
     async def get_virtual_key_by_hash(self, key_hash: str) -> VirtualKeyRecord | None:
-        rows = await self._fetch("SELECT * FROM virtual_keys WHERE key_hash = $1", (key_hash,))
-        return _key(rows[0]) if rows else None
+        row = await self._fetchrow("SELECT * FROM virtual_keys WHERE key_hash = $1", (key_hash,))
+        return _key(row) if row else None
 
     async def get_virtual_key(self, key_id: str) -> VirtualKeyRecord | None:
-        rows = await self._fetch("SELECT * FROM virtual_keys WHERE id = $1", (key_id,))
-        return _key(rows[0]) if rows else None
+        row = await self._fetchrow("SELECT * FROM virtual_keys WHERE id = $1", (key_id,))
+        return _key(row) if row else None
 
     async def list_virtual_keys(self, tenant_id: str | None = None) -> list[VirtualKeyRecord]:
         rows = await self._fetch(

@@ -1,13 +1,8 @@
 """The SQL shared by both stores.
 
 Every operation is one statement (atomic by itself), except the quota reservations,
-which check, charge and record in one transaction.  Statements use ``$n``
-placeholders (asyncpg's); the SQLite store rewrites them to SQLite's numbered
-``?n``.  A backend provides :meth:`SqlStore._fetch`, which maps driver errors to
-:class:`StoreError` / :class:`StoreUnavailableError` and may retry an idempotent
-statement once after a lost connection, and :meth:`SqlStore._transaction`, which runs
-several statements on one connection in one transaction and says whether a lost
-connection took a COMMIT with it (``StoreUnavailableError.commit_unknown``).
+which check, charge and record in one transaction.  What a backend supplies -- one
+statement, one transaction, ``$n`` placeholders -- is :class:`~arun.manager.store.sql_backend.SqlBackend`.
 
 Quota charging is idempotent by reservation id, so a lost connection is retried (with
 the same id, after :attr:`SqlStore.quota_retry_delays`) rather than reported; when the
@@ -18,8 +13,7 @@ recorded.
 from __future__ import annotations
 
 import asyncio
-from abc import abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -43,12 +37,10 @@ from arun.manager.store.base import (
     to_utc,
 )
 from arun.manager.store.keys_sql import KeysSqlMixin
+from arun.manager.store.sql_backend import Execute, Row
 
-__all__ = ["SqlStore"]
+__all__ = ["SqlStore", "Execute", "Row"]
 
-Row = Mapping[str, Any]
-#: Runs one statement inside a :meth:`SqlStore._transaction`.
-Execute = Callable[[str, Sequence[Any]], Awaitable[list[Row]]]
 T = TypeVar("T")
 
 _QUOTA_RANK = "CASE quota_type WHEN 'paid' THEN 0 WHEN 'free' THEN 1 WHEN 'trial' THEN 2 ELSE 3 END"
@@ -85,15 +77,8 @@ def _provider_model(r: Row) -> ProviderModelRecord:
 def _setting(r: Row) -> ProviderModelSetting:
     return ProviderModelSetting(
         r["id"], r["tenant_id"], r["provider_name"], r["model_name"], ModelType.value_of(r["model_type"]),
-        bool(r["enabled"]), bool(r["load_balancing_enabled"]), _column(r, "fallbacks"),
+        bool(r["enabled"]), bool(r["load_balancing_enabled"]), r["fallbacks"],
     )  # fmt: skip
-
-
-def _column(r: Row, name: str) -> Any:
-    try:
-        return r[name]
-    except (KeyError, IndexError):
-        return None
 
 
 def _lb(r: Row) -> LoadBalancingConfig:
@@ -142,25 +127,6 @@ class SqlStore(KeysSqlMixin, CredentialStore):
     _ROW_LOCK = ""
     #: The pauses before each retry of a quota transaction after a lost connection (one retry per entry).
     quota_retry_delays: tuple[float, ...] = (0.05, 0.25)
-
-    @abstractmethod
-    async def _fetch(self, sql: str, args: Sequence[Any] = (), *, retry: bool = True) -> list[Row]: ...
-
-    @abstractmethod
-    async def _transaction(self, body: Callable[[Execute], Awaitable[T]]) -> T:
-        """Run ``body(execute)`` in one transaction on one connection, committed when it returns.
-
-        Driver errors map as in :meth:`_fetch`; a connection lost while the COMMIT was in
-        flight raises :class:`StoreUnavailableError` with ``commit_unknown=True``.
-        """
-
-    def _timestamp(self, value: datetime) -> Any:
-        """A datetime as the driver binds it against a timestamp column."""
-        return to_utc(value)
-
-    async def _fetchrow(self, sql: str, args: Sequence[Any] = (), *, retry: bool = True) -> Row | None:
-        rows = await self._fetch(sql, args, retry=retry)
-        return rows[0] if rows else None
 
     async def schema_version(self) -> int:
         row = await self._fetchrow("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")

@@ -128,15 +128,12 @@ class SqliteStore(SqlStore):
             raise StoreError("store is closed")
         try:
             async with self._lock:
-                cur = await conn.execute(_to_sqlite(sql), tuple(args))
-                rows = await cur.fetchall()
-                await cur.close()
+                return await _run(conn, sql, args)
         except BaseException as exc:
             mapped = _map_error(exc)
             if mapped is None:
                 raise
             raise mapped from exc
-        return list(rows)  # type: ignore[arg-type]
 
     async def _transaction(self, body: Callable[[Execute], Awaitable[T]]) -> T:
         conn = self._conn
@@ -144,10 +141,7 @@ class SqliteStore(SqlStore):
             raise StoreError("store is closed")
 
         async def execute(sql: str, args: Sequence[Any]) -> list[Row]:
-            cur = await conn.execute(_to_sqlite(sql), tuple(args))
-            rows = await cur.fetchall()
-            await cur.close()
-            return list(rows)  # type: ignore[arg-type]
+            return await _run(conn, sql, args)
 
         try:
             async with self._lock:
@@ -169,6 +163,13 @@ class SqliteStore(SqlStore):
         # CURRENT_TIMESTAMP's text form, in UTC: compared as text
         aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         return aware.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+async def _run(conn: aiosqlite.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
+    cur = await conn.execute(_to_sqlite(sql), tuple(args))
+    rows = await cur.fetchall()
+    await cur.close()
+    return list(rows)  # type: ignore[arg-type]
 
 
 async def _rollback_quietly(conn: aiosqlite.Connection) -> None:
