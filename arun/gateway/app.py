@@ -172,19 +172,10 @@ class Gateway:
         from arun.gateway.budgets import MemoryBudgets, RedisBudgets
         from arun.gateway.cache import MemoryCache, RedisCache
         from arun.gateway.spend import SpendLog
-        from arun.policy.limits import MemoryLimiter
+        from arun.policy.limits import limiter_for_state
 
-        if shared:
-            assert client is not None
-            import redis.asyncio as aioredis
-
-            from arun.policy.limits_redis import RedisLimiter
-
-            self.limiter = RedisLimiter(aioredis.Redis(connection_pool=client.connection_pool), prefix=f"{prefix}gw:limits:")
-            self.budgets = RedisBudgets(client, prefix, lease=cfg.budget_lease)
-        else:
-            self.limiter = MemoryLimiter()
-            self.budgets = MemoryBudgets(lease=cfg.budget_lease)
+        self.limiter = limiter_for_state(state, "gw:limits:")
+        self.budgets = RedisBudgets(client, prefix, lease=cfg.budget_lease) if shared else MemoryBudgets(lease=cfg.budget_lease)
         self._owns += [self.limiter, self.budgets]
         if cfg.cache.enabled:
             if cfg.cache.backend == "redis":

@@ -31,7 +31,7 @@ from arun.gateway.app import CALL, GATEWAY, Call, Gateway
 from arun.gateway.cache import CachedResponse, cache_key
 from arun.gateway.errors import GatewayError, sse_error_event
 from arun.gateway.streaming import serve_stream
-from arun.policy.router import estimate_prompt_tokens
+from arun.policy.router import estimate_prompt_tokens, estimate_text_tokens
 
 __all__ = ["register"]
 
@@ -164,7 +164,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     if req.dimensions is not None and req.dimensions <= 0:
         raise GatewayError(400, "dimensions must be a positive integer", param="dimensions", code="invalid_value")
     inst, info = await gw.instance(call, vk, req.model, ModelType.TEXT_EMBEDDING)
-    tokens = sum(len(t) for t in texts) // 4 + len(texts)
+    tokens = estimate_text_tokens(texts)
     await gw.limit(call, vk, tokens)
     key, hit = await _cached(gw, request, call, "embeddings", req)
     if hit is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from arun.entities.model import ModelType
-from arun.manager.core import _META_RESTRICT, ManagerCore, _kind, log
+from arun.manager.core import _META_RESTRICT, ManagerCore, log
 from arun.manager.store import (
     ProviderModelSetting,
     ProviderType,
@@ -12,6 +12,7 @@ from arun.manager.store import (
 )
 from arun.manager.tenant_config import TenantConfig
 from arun.manager.views import ModelStatus, ProviderStatus
+from arun.model_types.kinds import model_type_of
 
 
 class CatalogMixin(ManagerCore):
@@ -68,7 +69,7 @@ class CatalogMixin(ManagerCore):
 
     async def list_models(self, tenant_id: str, provider: str | None = None, model_type: ModelType | str | None = None) -> list[ModelStatus]:
         cfg = await self._config(tenant_id)
-        kinds = None if model_type is None else [_kind(model_type)]
+        kinds = None if model_type is None else [model_type_of(model_type)]
         names = [provider] if provider else self.runtime.provider_names()
         out: list[ModelStatus] = []
         for name in names:
@@ -100,7 +101,7 @@ class CatalogMixin(ManagerCore):
     async def set_default_model(self, tenant_id: str, model_type: ModelType | str, provider: str, model: str) -> TenantDefaultModel:
         """Persist the default (stored with Dify's origin spelling, e.g. ``text-generation``)."""
         cfg = await self._config(tenant_id)
-        kind = _kind(model_type)
+        kind = model_type_of(model_type)
         await self._require_model(cfg, provider, kind, model)
         rec = await self.store.set_default_model(tenant_id, kind, provider, model)
         self.invalidate(tenant_id)
@@ -109,7 +110,7 @@ class CatalogMixin(ManagerCore):
     async def get_default_model(self, tenant_id: str, model_type: ModelType | str) -> TenantDefaultModel | None:
         """The stored default; when unset, the first active model of the type (``gpt-4`` preferred), persisted."""
         cfg = await self._config(tenant_id)
-        kind = _kind(model_type)
+        kind = model_type_of(model_type)
         found = cfg.defaults.get(kind)
         if found is not None:
             return found
@@ -139,7 +140,7 @@ class CatalogMixin(ManagerCore):
 
     async def _setting(self, tenant_id: str, provider: str, model_type: ModelType | str, model: str, **fields: bool) -> ProviderModelSetting:
         cfg = await self._config(tenant_id)
-        kind = _kind(model_type)
+        kind = model_type_of(model_type)
         await self._require_model(cfg, provider, kind, model)
         rec = await self.store.upsert_model_setting(tenant_id, provider, model, kind, **fields)
         self.invalidate(tenant_id)

@@ -68,15 +68,6 @@ def default_store_url() -> str:
     return f"sqlite:///{Path.home() / '.arun' / 'arun.db'}"
 
 
-def _kind(model_type: ModelType | str) -> ModelType:
-    if isinstance(model_type, ModelType):
-        return model_type
-    try:
-        return ModelType.value_of(model_type)
-    except ValueError:
-        raise ModelTypeNotSupportedError(f"Unknown model type {model_type!r}") from None
-
-
 M = TypeVar("M", bound="ManagerCore")
 
 

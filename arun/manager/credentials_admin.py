@@ -9,7 +9,7 @@ from arun.entities.model import ModelType
 from arun.errors import (
     ModelNotFoundError,
 )
-from arun.manager.core import ManagerCore, _kind
+from arun.manager.core import ManagerCore
 from arun.manager.crypto import (
     encrypt_credentials,
     merge_hidden,
@@ -19,6 +19,7 @@ from arun.manager.policy import check_limit_fields
 from arun.manager.store import (
     ProviderType,
 )
+from arun.model_types.kinds import model_type_of
 
 
 class CredentialsMixin(ManagerCore):
@@ -62,7 +63,7 @@ class CredentialsMixin(ManagerCore):
         """Per-model (customizable-model) credentials: validated, secret fields encrypted."""
         credentials = self._mapping(credentials)
         cfg = await self._config(tenant_id)
-        kind = _kind(model_type)
+        kind = model_type_of(model_type)
         if not isinstance(model, str) or not model:
             raise ModelNotFoundError("model name is required")
         secrets = self._secrets(provider, model_level=True)
@@ -79,14 +80,14 @@ class CredentialsMixin(ManagerCore):
 
     async def get_model_credentials(self, tenant_id: str, provider: str, model_type: ModelType | str, model: str, *, obfuscated: bool = True) -> dict[str, Any] | None:
         cfg = await self._config(tenant_id)
-        creds = self._model_credentials(cfg, provider, _kind(model_type), model)
+        creds = self._model_credentials(cfg, provider, model_type_of(model_type), model)
         if creds is None:
             return None
         return obfuscate_credentials(creds, self._secrets(provider, model_level=True)) if obfuscated else dict(creds)
 
     async def delete_model_credentials(self, tenant_id: str, provider: str, model_type: ModelType | str, model: str) -> bool:
         await self._config(tenant_id)
-        ok = await self.store.delete_provider_model(tenant_id, provider, model, _kind(model_type))
+        ok = await self.store.delete_provider_model(tenant_id, provider, model, model_type_of(model_type))
         self.invalidate(tenant_id)
         return ok
 

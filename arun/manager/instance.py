@@ -25,6 +25,7 @@ from arun.entities.model import ModelType
 from arun.errors import ParameterValidationError
 from arun.manager.errors import ModelTypeMismatchError
 from arun.model_types.llm_stream import LLMStream, StreamOutcome, StreamView
+from arun.policy.router import estimate_prompt_tokens, estimate_text_tokens
 
 if TYPE_CHECKING:
     from arun.manager.crypto import Credentials
@@ -205,8 +206,6 @@ class ModelInstance:
         try:
             prompt = int(await llm.get_num_tokens(self.model, self.credentials or {}, messages, tools))  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - no counter: the router's character estimate
-            from arun.policy.router import estimate_prompt_tokens
-
             prompt = estimate_prompt_tokens(messages, tools)
         budget = params.get("max_tokens")
         if not isinstance(budget, int) or isinstance(budget, bool):
@@ -243,7 +242,7 @@ class ModelInstance:
             kind = EmbeddingInputType(input_type)
         except ValueError:
             raise ParameterValidationError(f"input_type should be one of {[t.value for t in EmbeddingInputType]}", parameter="input_type") from None
-        tokens = sum(len(t) for t in items) // 4 + len(items)
+        tokens = estimate_text_tokens(items)
         return await self._routed(
             ModelType.TEXT_EMBEDDING, lambda m, model, creds: m.invoke(model, creds, items, user, kind, **options),
             tokens, tokens, lambda r: r.usage.total_tokens,

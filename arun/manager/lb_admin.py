@@ -10,7 +10,7 @@ from arun.entities.provider import ConfigurateMethod
 from arun.errors import (
     CredentialsValidateFailedError,
 )
-from arun.manager.core import INHERIT, ManagerCore, _kind
+from arun.manager.core import INHERIT, ManagerCore
 from arun.manager.crypto import (
     encrypt_credentials,
     merge_hidden,
@@ -25,6 +25,7 @@ from arun.manager.store import (
 )
 from arun.manager.tenant_config import TenantConfig
 from arun.manager.views import LBConfigView
+from arun.model_types.kinds import model_type_of
 from arun.state.base import ConfigState
 
 
@@ -37,7 +38,7 @@ class LBAdminMixin(ManagerCore):
                             credentials: Mapping[str, Any] | None = None, *, enabled: bool = True, validate: bool = True) -> LBConfigView:  # fmt: skip
         """Add a credential config to a model; ``name="__inherit__"`` (no credentials) stands for the model's own."""
         cfg = await self._config(tenant_id)
-        kind = _kind(model_type)
+        kind = model_type_of(model_type)
         await self._require_model(cfg, provider, kind, model)
         secrets = self._lb_secrets(provider)
         encrypted = None
@@ -73,7 +74,7 @@ class LBAdminMixin(ManagerCore):
         ``create_inherit=True`` creates the ``__inherit__`` config first when missing (Dify does on listing).
         """
         cfg = await self._config(tenant_id)
-        kind = _kind(model_type)
+        kind = model_type_of(model_type)
         rows = [r for r in await self._lb_rows(cfg, provider) if r.model_type is kind and r.model_name == model]
         if create_inherit and not any(r.name == INHERIT for r in rows):
             await self.add_lb_config(tenant_id, provider, kind, model, INHERIT)

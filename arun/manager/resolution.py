@@ -7,7 +7,6 @@ from arun.manager.catalog import CatalogMixin
 from arun.manager.core import (
     _META_RESTRICT,
     INHERIT,
-    _kind,
     _without_limits,
 )
 from arun.manager.crypto import Credentials
@@ -26,6 +25,7 @@ from arun.manager.store import (
     quota_rank,
 )
 from arun.manager.tenant_config import TenantConfig
+from arun.model_types.kinds import model_type_of
 
 
 class ResolutionMixin(CatalogMixin, RoutingMixin):
@@ -36,7 +36,7 @@ class ResolutionMixin(CatalogMixin, RoutingMixin):
     async def get_model_instance(self, tenant_id: str, provider: str | None, model_type: ModelType | str, model: str | None = None) -> ModelInstance:
         """The tenant's model, ready to call; ``provider`` empty → the tenant's default model of the type."""
         cfg = await self._config(tenant_id)
-        kind = _kind(model_type)
+        kind = model_type_of(model_type)
         if not provider:
             default = await self.get_default_model(tenant_id, kind)
             if default is None:

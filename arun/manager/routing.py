@@ -24,11 +24,12 @@ from typing import Any
 
 from arun.entities.model import ModelType
 from arun.errors import ParameterValidationError
-from arun.manager.core import ManagerCore, _kind, log
+from arun.manager.core import ManagerCore, log
 from arun.manager.crypto import Credentials
 from arun.manager.instance import PolicyBinding
 from arun.manager.policy import FallbackSpec, PolicyConfig, dump_fallbacks, load_fallbacks, split_limits, trigger_classes
 from arun.manager.tenant_config import TenantConfig
+from arun.model_types.kinds import model_type_of
 from arun.policy.router import PolicyRouter
 from arun.policy.routes import CredentialConfig, Fallback, Route, Target
 
@@ -136,7 +137,7 @@ class RoutingMixin(ManagerCore):
         :attr:`PolicyConfig.fallbacks` when the store cannot keep it.
         """
         cfg = await self._config(tenant_id)
-        kind = _kind(model_type)
+        kind = model_type_of(model_type)
         await self._require_model(cfg, provider, kind, model)
         if isinstance(chain, (str, bytes)) or not isinstance(chain, Sequence):
             raise ParameterValidationError("a fallback chain is a list of (provider, model[, triggers])", parameter="chain")
@@ -160,4 +161,4 @@ class RoutingMixin(ManagerCore):
 
     async def get_fallbacks(self, tenant_id: str, provider: str, model_type: ModelType | str, model: str) -> list[FallbackSpec]:
         cfg = await self._config(tenant_id)
-        return self._fallback_chain(cfg, provider, _kind(model_type), model)
+        return self._fallback_chain(cfg, provider, model_type_of(model_type), model)

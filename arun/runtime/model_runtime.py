@@ -28,7 +28,8 @@ from arun.entities.model import AIModelEntity, ModelType
 from arun.entities.provider import ProviderEntity, SimpleProviderEntity
 from arun.errors import CredentialsValidateFailedError, ProviderNotFoundError, SchemaError
 from arun.model_types.ai_model import AIModel
-from arun.runtime.provider import ModelProvider, defined_class, model_type_of
+from arun.model_types.kinds import model_type_of
+from arun.runtime.provider import ModelProvider, defined_class
 from arun.runtime.sources import ProviderSource, builtin_sources, discover
 from arun.schema.credentials import validate_credential_form
 from arun.schema.loader import LoadProblem, read_yaml

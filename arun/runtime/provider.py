@@ -33,6 +33,7 @@ from arun.entities.provider import ConfigurateMethod, ProviderEntity
 from arun.errors import CredentialsValidateFailedError, ModelTypeNotSupportedError, SchemaError
 from arun.model_types.ai_model import AIModel
 from arun.model_types.context import ModelContext
+from arun.model_types.kinds import model_type_of
 from arun.runtime.sources import ProviderSource
 from arun.schema.credentials import validate_credential_form
 from arun.schema.loader import (
@@ -67,15 +68,6 @@ _USER_MODULES = "arun._user_providers"
 T = TypeVar("T")
 
 
-def model_type_of(value: ModelType | str) -> ModelType:
-    """A model type given as the enum or any spelling :meth:`ModelType.value_of` accepts; an
-    unknown one is a :class:`~arun.errors.ModelTypeNotSupportedError`."""
-    if isinstance(value, ModelType):
-        return value
-    try:
-        return ModelType.value_of(value)
-    except ValueError:
-        raise ModelTypeNotSupportedError(f"Unknown model type {value!r}") from None
 
 
 def defined_class(module: ModuleType, base: type[T]) -> type[T] | None:
