@@ -7,7 +7,8 @@ PostgreSQL unreachable → the PostgreSQL cases skip, unless ``CI=true`` (then t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from store_fixtures import fresh_pg_database
@@ -37,3 +38,24 @@ async def store(store_url) -> AsyncIterator[CredentialStore]:
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture
+def otel_spans() -> Iterator[Any]:
+    """An in-memory OpenTelemetry exporter the policy layer's spans go to for one test
+    (skipped without the SDK, the ``opentelemetry`` extra's test half)."""
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from arun.policy import trace as ptrace
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    ptrace._tracer = provider.get_tracer("arun.policy")
+    try:
+        yield exporter
+    finally:
+        ptrace.reset_tracer()

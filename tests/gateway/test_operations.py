@@ -205,27 +205,13 @@ def test_the_example_config_loads_and_env_errors_name_the_variable(monkeypatch, 
     assert "aliases.x" in str(info.value) and "keys.0.key" in str(info.value)
 
 
-async def test_opentelemetry_spans_through_the_policy_tracing(gateway):
-    pytest.importorskip("opentelemetry.sdk")
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from arun.policy import trace as ptrace
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    ptrace._tracer = provider.get_tracer("arun.policy")
-    try:
-        client = gateway.openai()
-        await client.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=20)
-        stream = await client.chat.completions.create(model="gpt-4o", messages=HELLO, stream=True)
-        async for _ in stream:
-            pass
-        spans = exporter.get_finished_spans()
-        assert [s.name for s in spans] == ["chat gpt-4o", "chat gpt-4o"]
-        assert all(s.attributes["gen_ai.system"] == "openai" and s.attributes["gen_ai.usage.output_tokens"] > 0 for s in spans)
-        assert spans[0].attributes["gen_ai.request.max_tokens"] == 20
-    finally:
-        ptrace.reset_tracer()
+async def test_opentelemetry_spans_through_the_policy_tracing(gateway, otel_spans):
+    client = gateway.openai()
+    await client.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=20)
+    stream = await client.chat.completions.create(model="gpt-4o", messages=HELLO, stream=True)
+    async for _ in stream:
+        pass
+    spans = otel_spans.get_finished_spans()
+    assert [s.name for s in spans] == ["chat gpt-4o", "chat gpt-4o"]
+    assert all(s.attributes["gen_ai.system"] == "openai" and s.attributes["gen_ai.usage.output_tokens"] > 0 for s in spans)
+    assert spans[0].attributes["gen_ai.request.max_tokens"] == 20

@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from redis_fixtures import REDIS_URL
 
 from arun import LLMStream
 from arun.entities.messages import UserPromptMessage
@@ -35,7 +36,6 @@ from arun.manager.store import open_store
 from arun.testing import Fault
 from arun.testing.services import require_service
 
-REDIS_URL = os.environ.get("ARUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 KEY = "sk-test-0123456789abcdef"
 MSG = [UserPromptMessage(content="hello there")]
 

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
+from redis_fixtures import REDIS_URL
 from store_fixtures import fresh_pg_database
 
 from arun.entities.messages import UserPromptMessage
@@ -28,7 +29,6 @@ from arun.policy.router import Cooldowns
 from arun.testing import Fault
 from arun.testing.services import require_service
 
-REDIS_URL = os.environ.get("ARUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 MSG = [UserPromptMessage(content="hello there")]
 LONG = [UserPromptMessage(content="a long enough message to stream several chunks of text")]
 MODEL = "gpt-4o-mini"

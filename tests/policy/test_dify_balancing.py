@@ -10,9 +10,7 @@ router against the simulator.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
-import os
 import socket
 import time
 import uuid
@@ -21,6 +19,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
+from redis_fixtures import REDIS_URL, delete_prefix, redis_state_store
 
 from arun.errors import (
     InvokeAuthorizationError,
@@ -38,29 +37,8 @@ from arun.state import MemoryStateStore, StateUnavailableError
 from arun.state.base import lb_scope
 from arun.testing.services import require_service
 
-REDIS_URL = os.environ.get("ARUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TENANT, PROVIDER, MODEL = "t1", "openai", "gpt-4o"
 SCOPE = lb_scope(TENANT, PROVIDER, "llm", MODEL)
-
-
-async def _cleanup(client: Any, prefix: str) -> None:
-    keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-
-
-@contextlib.asynccontextmanager
-async def _redis_store_cm() -> AsyncIterator[Any]:
-    require_service(REDIS_URL, "Redis")
-    from arun.state.redis import RedisStateStore
-
-    prefix = f"arun-test-{uuid.uuid4().hex[:12]}:"
-    store = RedisStateStore.from_url(f"{REDIS_URL}?prefix={prefix}")
-    try:
-        yield store
-    finally:
-        await _cleanup(store.client, prefix)
-        await store.aclose()
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -70,7 +48,7 @@ async def store(request: Any) -> AsyncIterator[Any]:
         yield s
         await s.aclose()
     else:
-        async with _redis_store_cm() as s:
+        async with redis_state_store() as s:
             yield s
 
 
@@ -401,7 +379,7 @@ async def test_multiprocess_shared_balancing() -> None:
         for p in procs:
             if p.is_alive():
                 p.kill()
-        await _cleanup(admin, prefix)
+        await delete_prefix(admin, prefix)
         await admin.aclose()
 
     served: Counter[str] = Counter()

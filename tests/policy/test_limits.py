@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from fake_clock import FakeClock, run_ready
+from redis_fixtures import REDIS_URL, delete_prefix
 
 from arun.errors import InvokeRateLimitError
 from arun.policy.limits import (
@@ -35,14 +35,6 @@ from arun.policy.limits import (
 )
 from arun.state import StateUnavailableError
 from arun.testing.services import require_service
-
-REDIS_URL = os.environ.get("ARUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-async def _cleanup(client, prefix: str) -> None:
-    keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
 
 
 class Factory:
@@ -72,7 +64,7 @@ class Factory:
         for lim in self.made:
             if self.backend == "redis":
                 with contextlib.suppress(Exception):
-                    await _cleanup(lim.client, self.prefix)
+                    await delete_prefix(lim.client, self.prefix)
             await lim.aclose()
 
 
@@ -770,5 +762,5 @@ async def test_a_limiter_lives_where_the_state_does():
         await lim.aclose()
         assert await state.client.ping()  # closing the limiter leaves the pool to the state
     finally:
-        await _cleanup(state.client, prefix)
+        await delete_prefix(state.client, prefix)
         await state.aclose()

@@ -374,38 +374,25 @@ async def test_trace_reaches_callbacks_and_errors() -> None:
         assert d["outcome"] == "completed" and d["rotations"] == 1
 
 
-async def test_opentelemetry_spans_follow_genai_conventions() -> None:
-    pytest.importorskip("opentelemetry.sdk")
+async def test_opentelemetry_spans_follow_genai_conventions(otel_spans: Any) -> None:
     from opentelemetry import trace as otel
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from arun.policy import trace as ptrace
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    ptrace._tracer = provider.get_tracer("arun.policy")
-    try:
-        async with UpstreamSimulator() as sim, ModelRuntime() as rt:
-            sim.faults.push(Fault(status=500), path=CHAT)
-            router = _router(rt)
-            await router.invoke(openai_target(sim.url), messages(), model_parameters={"max_tokens": 50}, stream=False)
-            stream = await router.invoke(openai_target(sim.url), messages(), stream=True)
-            await stream.collect()
-        spans = exporter.get_finished_spans()
-        assert len(spans) == 2
-        a = spans[0].attributes
-        assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.system"] == "openai"
-        assert a["gen_ai.request.model"] == "gpt-4o-mini" and a["gen_ai.request.max_tokens"] == 50
-        assert a["gen_ai.usage.input_tokens"] > 0 and a["gen_ai.usage.output_tokens"] > 0
-        assert a["arun.attempts"] == 2
-        assert spans[0].kind == otel.SpanKind.CLIENT
-        assert [e.name for e in spans[0].events][:2] == ["arun.attempt", "arun.rotate"]
-        assert spans[1].attributes["gen_ai.usage.output_tokens"] > 0
-    finally:
-        ptrace.reset_tracer()
+    async with UpstreamSimulator() as sim, ModelRuntime() as rt:
+        sim.faults.push(Fault(status=500), path=CHAT)
+        router = _router(rt)
+        await router.invoke(openai_target(sim.url), messages(), model_parameters={"max_tokens": 50}, stream=False)
+        stream = await router.invoke(openai_target(sim.url), messages(), stream=True)
+        await stream.collect()
+    spans = otel_spans.get_finished_spans()
+    assert len(spans) == 2
+    a = spans[0].attributes
+    assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.system"] == "openai"
+    assert a["gen_ai.request.model"] == "gpt-4o-mini" and a["gen_ai.request.max_tokens"] == 50
+    assert a["gen_ai.usage.input_tokens"] > 0 and a["gen_ai.usage.output_tokens"] > 0
+    assert a["arun.attempts"] == 2
+    assert spans[0].kind == otel.SpanKind.CLIENT
+    assert [e.name for e in spans[0].events][:2] == ["arun.attempt", "arun.rotate"]
+    assert spans[1].attributes["gen_ai.usage.output_tokens"] > 0
 
 
 async def test_concurrent_requests_share_nothing_per_request() -> None:

@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import socket
 import time
 import uuid
 from collections import Counter
 
 import pytest
+from redis_fixtures import REDIS_URL, redis_state_store
 
 from arun.state import MemoryStateStore, StateUnavailableError, open_state
 from arun.state.base import LB_INDEX_TTL, StateStore, lb_cooldown_key, lb_index_key, lb_scope
-from arun.testing.services import require_service
 
-REDIS_URL = os.environ.get("ARUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SCOPE = lb_scope("tenant-1", "openai", "llm", "gpt-4o")
 IDS = ["a", "b", "c"]
 
 
 
 
-
-
-async def _cleanup(client, prefix: str) -> None:
-    keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
 
 
 class FakeClock:
@@ -39,23 +30,9 @@ class FakeClock:
         return self.t
 
 
-@contextlib.asynccontextmanager
-async def _redis_store_cm():
-    require_service(REDIS_URL, "Redis")
-    from arun.state.redis import RedisStateStore
-
-    prefix = f"arun-test-{uuid.uuid4().hex[:12]}:"
-    store = RedisStateStore.from_url(f"{REDIS_URL}?prefix={prefix}", client_name=prefix.rstrip(":"))
-    try:
-        yield store
-    finally:
-        await _cleanup(store.client, prefix)
-        await store.aclose()
-
-
 @pytest.fixture
 async def redis_store():
-    async with _redis_store_cm() as s:
+    async with redis_state_store() as s:
         yield s
 
 
@@ -66,7 +43,7 @@ async def store(request):
         yield s
         await s.aclose()
     else:
-        async with _redis_store_cm() as s:
+        async with redis_state_store() as s:
             yield s
 
 
