@@ -50,6 +50,7 @@ FAMILIES: dict[str, dict[ModelType, tuple[str, str, str]]] = {
 #: the quirk names each family understands (a provider naming another is a SchemaError at load)
 QUIRKS: dict[str, frozenset[str]] = {
     "openai_chat": frozenset({"no_stream_usage", "think_tags", "no_user"}),
+    "openai_embedding": frozenset({"no_user"}),
 }
 
 

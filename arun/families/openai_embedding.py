@@ -14,6 +14,8 @@ Options (``model_types.text-embedding.options`` in the ``arun:`` block):
 
 ``query_prefix`` / ``document_prefix`` credentials (the compatible form's) are prepended by
 input type when set.
+
+Quirk: ``no_user`` — the server refuses a ``user`` field (Mistral: 422 ``extra_forbidden``).
 """
 
 from __future__ import annotations
@@ -121,7 +123,9 @@ class OpenAIEmbedding(FamilyModel, TextEmbeddingModel):
             "POST",
             url,
             headers=headers,
-            data=build_embedding_body(wire_model, inputs, encoding_format=fmt, user=user, extra=body_extra),
+            data=build_embedding_body(
+                wire_model, inputs, encoding_format=fmt, user=None if "no_user" in self.quirks else user, extra=body_extra
+            ),
             error_mapper=self.error_mapper(classify_error),
         )
         parsed = parse_embedding_response(self.provider_name, resp.body, expected=len(inputs))

@@ -28,7 +28,7 @@ def _builtin_folders() -> dict[str, Path]:
 
 BUILTIN = _builtin_folders()
 #: the built-in providers that ship Python beside their YAML; every other one is YAML only
-SHIPS_CODE = {"azure_openai", "localai", "minimax", "mistralai", "openrouter", "xinference", "zhipuai"}
+SHIPS_CODE = {"azure_openai", "localai", "minimax", "openrouter", "xinference", "zhipuai"}
 #: providers whose number of files is pinned, so that a model file added or lost is noticed
 FILE_COUNT = {"chatglm": 7, "deepseek": 4, "groq": 9, "upstage": 10, "nvidia_nim": 1, "openllm": 1, "togetherai": 1, "vllm": 1}
 
